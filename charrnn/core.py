@@ -1,0 +1,161 @@
+"""The seeds' three functions, ``init_params``, ``lossFun`` and ``sample``, on compiled kernels.
+
+Names and return values are those of min-char-rnn: parameters are the tuple
+``(Wxh, Whh, Why, bh, by)`` with shapes ``(H, V) (H, H) (V, H) (H, 1) (V, 1)``,
+hidden states are ``(H, 1)`` columns.
+"""
+import numpy as np
+
+from . import _validate as check
+
+try:
+    from . import _kernels
+except ImportError as e:  # pragma: no cover - only without a build
+    raise ImportError(
+        "charrnn's compiled kernels (charrnn._kernels) are missing. Install the package "
+        "with `pip install .` (or `pip install -e .` for development) so that the Cython "
+        "extension is built; running from a source tree without building does not work."
+    ) from e
+
+__all__ = ["init_params", "lossFun", "sample"]
+
+
+def init_params(hidden_size, vocab_size, rng=None, dtype="float64"):
+    """Initial parameters, drawn as the seeds draw them.
+
+    Parameters
+    ----------
+    hidden_size, vocab_size : int
+        H and V, both >= 1.
+    rng : None, int or numpy.random.RandomState
+        Source of the weights. ``None`` uses numpy's global RandomState, so that after
+        ``np.random.seed(s)`` the numbers equal the seeds'; an int is a seed for a new
+        RandomState.
+    dtype : {"float64", "float32"}
+        The weights are drawn in float64 and then cast.
+
+    Returns
+    -------
+    (Wxh, Whh, Why, bh, by) : tuple of ndarray
+        Shapes ``(H, V) (H, H) (V, H) (H, 1) (V, 1)``: ``rng.randn(...) * 0.01`` drawn
+        in the order Wxh, Whh, Why; the biases are zeros.
+    """
+    H = check.integer(hidden_size, "hidden_size", minimum=1)
+    V = check.integer(vocab_size, "vocab_size", minimum=1)
+    dt = check.dtype(dtype)
+    rng = check.random_state(rng)
+    Wxh = rng.randn(H, V) * 0.01  # input to hidden
+    Whh = rng.randn(H, H) * 0.01  # hidden to hidden
+    Why = rng.randn(V, H) * 0.01  # hidden to output
+    bh = np.zeros((H, 1))
+    by = np.zeros((V, 1))
+    return tuple(np.ascontiguousarray(a, dtype=dt) for a in (Wxh, Whh, Why, bh, by))
+
+
+def lossFun(inputs, targets, hprev, params, *, activation="tanh", bptt="full", clip=5.0):
+    """Loss, gradients and last hidden state of one sequence (the seeds' ``lossFun``).
+
+    Parameters
+    ----------
+    inputs, targets : sequence of int or 1-D integer array, length T >= 1
+        Character indices in ``[0, V)``; ``targets[t]`` is the character after ``inputs[t]``.
+    hprev : ndarray, shape (H, 1)
+        Hidden state before ``inputs[0]``.
+    params : tuple (Wxh, Whh, Why, bh, by)
+        float64 (or float32) arrays of shapes ``(H, V) (H, H) (V, H) (H, 1) (V, 1)``.
+    activation : {"tanh", "sigmoid"}
+        Hidden nonlinearity: tanh (seeds 000-003) or sigmoid (seed 004).
+    bptt : {"full", "none"}
+        ``"full"`` back-propagates through the whole sequence; ``"none"`` is Elman's
+        simple recurrent network, where the previous hidden state is a constant input.
+    clip : float or None
+        Every gradient is clipped to ``[-clip, clip]`` (the seeds use 5); None: no clip.
+
+    Returns
+    -------
+    loss : float
+        Summed cross-entropy ``sum_t -log p_t[targets[t]]`` in nats.
+    dWxh, dWhh, dWhy, dbh, dby : ndarray
+        Gradients, shaped like the parameters.
+    h_last : ndarray, shape (H, 1)
+        Hidden state after the last input.
+    """
+    (Wxh, Whh, Why, bh, by), H, V = check.params(params)
+    dt = Wxh.dtype.type
+    inputs = check.indices(inputs, V, "inputs")
+    targets = check.indices(targets, V, "targets")
+    if inputs.shape != targets.shape:
+        raise ValueError(
+            f"inputs and targets must have the same length, got {inputs.size} and {targets.size}"
+        )
+    h0 = check.hidden(hprev, H, dt)
+    act = check.choice(activation, "activation", check.ACTIVATIONS)
+    full = check.choice(bptt, "bptt", check.BPTT)
+    c = check.clip_value(clip)
+    T = inputs.size
+    dWxh, dWhh, dWhy = np.empty_like(Wxh), np.empty_like(Whh), np.empty_like(Why)
+    dbh, dby = np.empty((H,), dt), np.empty((V,), dt)
+    hs = np.empty((T + 1, H), dt)
+    ps = np.empty((T, V), dt)
+    dh = np.empty((T, H), dt)
+    dhnext = np.empty((H,), dt)
+    loss = _kernels.lossfun(inputs, targets, h0, Wxh, Whh, Why, bh.reshape(H), by.reshape(V),
+                            dWxh, dWhh, dWhy, dbh, dby, hs, ps, dh, dhnext, act, full, c)
+    return (loss, dWxh, dWhh, dWhy, dbh.reshape(H, 1), dby.reshape(V, 1),
+            hs[T].reshape(H, 1).copy())
+
+
+def sample(h, seed_ix, n, params, rng=None, *, activation="tanh", temperature=1.0,
+           greedy=False, top_k=None):
+    """Sample ``n`` character indices from the model (the seeds' ``sample``).
+
+    Parameters
+    ----------
+    h : ndarray, shape (H, 1)
+        Hidden state to start from (not modified).
+    seed_ix : int or None
+        Input character of the first step; ``None`` feeds an all-zero input vector,
+        as seed 002 does.
+    n : int
+        Number of characters, >= 0.
+    params : tuple (Wxh, Whh, Why, bh, by)
+    rng : None, int or numpy.random.RandomState
+        ``None`` is numpy's global RandomState, as in the seeds. One uniform is drawn
+        per character, so with the same RandomState the result equals the seeds'
+        ``np.random.choice(range(vocab_size), p=p.ravel())`` loop, and the stream
+        stays in step.
+    activation : {"tanh", "sigmoid"}
+    temperature : float > 0
+        Logits are divided by it before the softmax.
+    greedy : bool
+        Take the most likely character instead of drawing (draws no uniforms).
+    top_k : int or None
+        Draw only among the ``top_k`` most likely characters.
+
+    Returns
+    -------
+    list of int
+    """
+    ixes, _ = _sample(h, seed_ix, n, params, rng, activation=activation,
+                      temperature=temperature, greedy=greedy, top_k=top_k)
+    return ixes.tolist()
+
+
+def _sample(h, seed_ix, n, params, rng, *, activation, temperature, greedy, top_k):
+    """Checked sampling; returns the index array and the last hidden state (H,)."""
+    (Wxh, Whh, Why, bh, by), H, V = check.params(params)
+    dt = Wxh.dtype.type
+    h = check.hidden(h, H, dt, name="h")
+    x = -1 if seed_ix is None else check.index(seed_ix, V, "seed_ix")
+    n = check.integer(n, "n", minimum=0)
+    rng = check.random_state(rng)
+    act = check.choice(activation, "activation", check.ACTIVATIONS)
+    temperature = check.real(temperature, "temperature", positive=True)
+    k = 0 if top_k is None else check.integer(top_k, "top_k", minimum=1)
+    out = np.empty(n, np.int64)
+    if n == 0:
+        return out, h
+    uniforms = np.zeros(n) if greedy else rng.random_sample(n)
+    _kernels.sample(h, x, uniforms, Wxh, Whh, Why, bh.reshape(H), by.reshape(V),
+                    np.empty(H, dt), np.empty(V, dt), out, act, temperature, bool(greedy), k)
+    return out, h

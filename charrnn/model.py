@@ -1,0 +1,424 @@
+"""``CharRNN`` and ``train``: the seeds' training loop, run by one compiled kernel call."""
+import math
+import threading
+
+import numpy as np
+
+from . import _validate as check
+from . import data as _data
+from .core import _kernels, _sample, init_params
+
+__all__ = ["CharRNN", "History", "train"]
+
+
+class History:
+    """Per-iteration record of a training run, as numpy arrays.
+
+    Attributes
+    ----------
+    iteration : ndarray of int64
+        Iteration number of each entry (0-based, counted over every ``fit``).
+    loss : ndarray of float64
+        Loss of the sequence of that iteration (summed over its characters, nats).
+    smooth_loss : ndarray of float64
+        The seeds' ``smooth_loss = smooth_loss * 0.999 + loss * 0.001`` after it.
+    """
+
+    def __init__(self):
+        self._loss = np.empty(0)
+        self._smooth = np.empty(0)
+        self._size = 0
+
+    def __len__(self):
+        return self._size
+
+    @property
+    def loss(self):
+        return self._loss[: self._size]
+
+    @property
+    def smooth_loss(self):
+        return self._smooth[: self._size]
+
+    @property
+    def iteration(self):
+        return np.arange(self._size, dtype=np.int64)
+
+    def _reserve(self, extra):
+        """Views of the next ``extra`` slots, growing the buffers geometrically."""
+        need = self._size + extra
+        if need > self._loss.size:
+            cap = max(need, 2 * self._loss.size, 1024)
+            for name in ("_loss", "_smooth"):
+                grown = np.empty(cap)
+                grown[: self._size] = getattr(self, name)[: self._size]
+                setattr(self, name, grown)
+        return self._loss[self._size:need], self._smooth[self._size:need]
+
+    def __repr__(self):
+        return f"History({self._size} iterations)"
+
+
+class CharRNN:
+    """A character-level vanilla RNN and the state of its training.
+
+    Most users get one from :func:`charrnn.train`. The constructor builds an
+    untrained model over a vocabulary; :meth:`fit` trains it.
+
+    Parameters
+    ----------
+    chars : sequence of str
+        The vocabulary, one character each (``train`` uses ``sorted(set(text))``).
+    hidden_size : int
+        H, the number of hidden units.
+    seq_length : int
+        T, the number of steps to unroll the RNN for.
+    learning_rate : float
+    seed : int
+        Seed of the ``numpy.random.RandomState`` that draws the weights (as
+        ``init_params``) and then, continuing its stream, the samples.
+    activation : {"tanh", "sigmoid"}
+    optimizer : {"adagrad", "sgd", "rmsprop", "adam"}
+        Adagrad is the seeds' (``mem += d*d; p -= lr * d / sqrt(mem + 1e-8)``);
+        RMSProp uses ``decay_rate`` and ``eps``; Adam ``beta1``, ``beta2``, ``eps``.
+    clip : float or None
+        Gradients are clipped to ``[-clip, clip]`` before each update; None: never.
+    bptt : {"full", "none"}
+        ``"none"`` is Elman's simple recurrent network (no gradient through time).
+    reset_each_epoch : bool
+        With the epoch schedule, whether the hidden state is zeroed at the start of
+        each epoch (seed 004) or carried over (seed 002).
+    dtype : {"float64", "float32"}
+
+    Attributes
+    ----------
+    params : tuple of ndarray
+        ``(Wxh, Whh, Why, bh, by)``, shapes ``(H, V) (H, H) (V, H) (H, 1) (V, 1)``. They
+        are views of one buffer that training updates in place.
+    chars : list of str
+    char_to_ix : dict
+    smooth_loss : float
+    history : History
+    hprev : ndarray, shape (H, 1)
+        Hidden state carried to the next iteration.
+    iteration : int
+        Number of training iterations done.
+    """
+
+    def __init__(self, chars, hidden_size=100, seq_length=25, learning_rate=0.1, *, seed=0,
+                 activation="tanh", optimizer="adagrad", clip=5.0, bptt="full",
+                 reset_each_epoch=False, dtype="float64", beta1=0.9, beta2=0.999,
+                 decay_rate=0.95, eps=1e-8):
+        chars = list(chars)
+        if not chars:
+            raise ValueError("chars is empty; the vocabulary needs at least one character")
+        if not all(isinstance(c, str) and len(c) == 1 for c in chars):
+            raise ValueError("chars must be single characters")
+        if len(set(chars)) != len(chars):
+            raise ValueError("chars has repeated characters")
+        self.chars = chars
+        self.char_to_ix = {ch: i for i, ch in enumerate(chars)}
+        self.hidden_size = H = check.integer(hidden_size, "hidden_size", minimum=1)
+        self.seq_length = check.integer(seq_length, "seq_length", minimum=1)
+        self.learning_rate = check.real(learning_rate, "learning_rate", positive=True)
+        self.seed = check.integer(seed, "seed", minimum=0)
+        self.activation = activation
+        self.optimizer = optimizer
+        self.bptt = bptt
+        check.choice(activation, "activation", check.ACTIVATIONS)
+        check.choice(optimizer, "optimizer", check.OPTIMIZERS)
+        check.choice(bptt, "bptt", check.BPTT)
+        self.clip = None if clip is None else check.real(clip, "clip", positive=True)
+        self.reset_each_epoch = bool(reset_each_epoch)
+        self.dtype = np.dtype(check.dtype(dtype))
+        self.beta1 = check.real(beta1, "beta1", nonnegative=True)
+        self.beta2 = check.real(beta2, "beta2", nonnegative=True)
+        self.decay_rate = check.real(decay_rate, "decay_rate", nonnegative=True)
+        self.eps = check.real(eps, "eps", positive=True)
+        for name in ("beta1", "beta2", "decay_rate"):
+            if getattr(self, name) >= 1:
+                raise ValueError(f"{name} must be < 1, got {getattr(self, name)}")
+
+        V = len(chars)
+        self.rng = np.random.RandomState(self.seed)
+        weights = init_params(H, V, self.rng)
+        self._flat = np.concatenate([a.ravel() for a in weights]).astype(self.dtype)
+        self._m1 = np.zeros_like(self._flat)  # Adagrad/RMSProp memory, Adam's first moment
+        self._m2 = np.zeros_like(self._flat)  # Adam's second moment
+        self._hprev = np.zeros(H, self.dtype)
+        self.smooth_loss = -math.log(1.0 / V) * self.seq_length  # loss at iteration 0
+        self.iteration = 0
+        self.pointer = 0
+        self.epoch = 0
+        self.history = History()
+        self.schedule = None  # "iterations" or "epochs", fixed by the first fit
+        self._data = None
+        self._lock = threading.Lock()
+
+    # -- the parameters, as views of one flat buffer --------------------------------
+
+    @property
+    def vocab_size(self):
+        return len(self.chars)
+
+    @property
+    def params(self):
+        """``(Wxh, Whh, Why, bh, by)``: views of the trained weights (seeds' shapes)."""
+        H, V = self.hidden_size, self.vocab_size
+        shapes = ((H, V), (H, H), (V, H), (H, 1), (V, 1))
+        out, start = [], 0
+        for shape in shapes:
+            size = shape[0] * shape[1]
+            out.append(self._flat[start:start + size].reshape(shape))
+            start += size
+        return tuple(out)
+
+    @property
+    def hprev(self):
+        return self._hprev.reshape(-1, 1)
+
+    def __repr__(self):
+        return (f"CharRNN(vocab_size={self.vocab_size}, hidden_size={self.hidden_size}, "
+                f"seq_length={self.seq_length}, optimizer={self.optimizer!r}, "
+                f"iteration={self.iteration}, smooth_loss={self.smooth_loss:.4f})")
+
+    # -- training ------------------------------------------------------------------------
+
+    def set_text(self, text):
+        """Encode ``text`` with this model's vocabulary as the training data."""
+        if not isinstance(text, str):
+            raise ValueError(f"text must be a str, got {type(text).__name__}")
+        if len(text) < self.seq_length + 1:
+            raise ValueError(
+                f"text has {len(text)} characters; training needs at least seq_length + 1 = "
+                f"{self.seq_length + 1}"
+            )
+        self._data = _data.encode(text, self.chars)
+
+    def iterations_per_epoch(self):
+        """Chunks of ``seq_length`` in one pass of the epoch schedule."""
+        self._need_data()
+        return (self._data.size - 1) // self.seq_length
+
+    def _need_data(self):
+        if self._data is None:
+            raise ValueError("this model has no training text: call set_text(text) or train()")
+
+    def fit(self, num_iterations=None, *, epochs=None, callback=None, report_every=1000):
+        """Train for more iterations, continuing exactly where the last call stopped.
+
+        Parameters
+        ----------
+        num_iterations : int, optional
+            Iterations of the seeds' loop (pointer wraps when ``p + T + 1 >= N``).
+        epochs : int, optional
+            Instead: passes of consecutive ``seq_length`` chunks (seeds 002/004). A model
+            keeps the schedule it was first trained with.
+        callback : callable, optional
+            Called as ``callback(model)`` every ``report_every`` iterations and at the end.
+        report_every : int
+            How often the compiled loop returns to Python for ``callback``.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        FloatingPointError
+            If the loss becomes NaN or infinite; the parameters are those before that
+            iteration.
+        RuntimeError
+            If another thread is training this model at the same time.
+        """
+        self._need_data()
+        if (num_iterations is None) == (epochs is None):
+            raise ValueError("give exactly one of num_iterations and epochs")
+        schedule = "iterations" if epochs is None else "epochs"
+        if self.schedule is None or self.iteration == 0:
+            self.schedule = schedule
+        elif schedule != self.schedule:
+            raise ValueError(f"this model was trained by {self.schedule}; continue the same way")
+        if epochs is not None:
+            total = check.integer(epochs, "epochs", minimum=0) * self.iterations_per_epoch()
+        else:
+            total = check.integer(num_iterations, "num_iterations", minimum=0)
+        report_every = check.integer(report_every, "report_every", minimum=1)
+        if callback is not None and not callable(callback):
+            raise ValueError("callback must be callable")
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("this model is being trained by another thread")
+        try:
+            self._run(total, callback, report_every if callback else max(total, 1))
+        finally:
+            self._lock.release()
+        return self
+
+    def _run(self, total, callback, chunk):
+        H, V, T, dt = self.hidden_size, self.vocab_size, self.seq_length, self.dtype
+        hs, ps, dh = np.empty((T + 1, H), dt), np.empty((T, V), dt), np.empty((T, H), dt)
+        dhnext, grad = np.empty(H, dt), np.empty_like(self._flat)
+        window = np.empty(2 * T, np.int32)
+        act = check.ACTIVATIONS[self.activation]
+        opt = check.OPTIMIZERS[self.optimizer]
+        full = check.BPTT[self.bptt]
+        wrap = 0 if self.schedule == "iterations" else 1
+        beta2 = self.decay_rate if self.optimizer == "rmsprop" else self.beta2
+        clip = check.clip_value(self.clip)
+        left = total
+        while left > 0:
+            k = min(chunk, left)
+            loss_out, smooth_out = self.history._reserve(k)
+            done, self.pointer, self.iteration, self.smooth_loss, wrapped = _kernels.train_loop(
+                self._data, self._flat, self._m1, self._m2, self._hprev, grad, hs, ps, dh,
+                dhnext, window, loss_out, smooth_out, H, V, self.pointer, self.iteration,
+                self.smooth_loss, act, opt, full, wrap, self.reset_each_epoch,
+                self.learning_rate, clip, self.beta1, beta2, self.eps)
+            self.history._size += done
+            self.epoch += wrapped
+            left -= done
+            if done < k:
+                raise FloatingPointError(
+                    f"the loss became NaN or infinite at iteration {self.iteration}; the "
+                    f"parameters are left as they were before it. Try a lower learning_rate "
+                    f"(now {self.learning_rate}) or a smaller clip."
+                )
+            if callback is not None:
+                callback(self)
+
+    # -- using the model ------------------------------------------------------------------
+
+    def _encode_prime(self, prime):
+        if not isinstance(prime, str):
+            raise ValueError(f"prime must be a str, got {type(prime).__name__}")
+        missing = sorted(set(prime) - set(self.char_to_ix))
+        if missing:
+            raise ValueError(f"prime has characters that are not in the vocabulary: "
+                             f"{''.join(missing)!r}")
+        return np.array([self.char_to_ix[c] for c in prime], np.int32)
+
+    def _start(self, prime):
+        """Hidden state and first input for sampling: warmed on ``prime`` if given."""
+        if not prime:
+            return self._hprev.copy(), None
+        h = np.zeros(self.hidden_size, self.dtype)
+        ix = self._encode_prime(prime)
+        Wxh, Whh, _, bh, _ = self.params
+        if ix.size > 1:
+            _kernels.advance_hidden(h, ix[:-1], Wxh, Whh, bh.reshape(-1),
+                                    np.empty_like(h), check.ACTIVATIONS[self.activation])
+        return h, int(ix[-1])
+
+    def _rng(self, seed):
+        return self.rng if seed is None else check.random_state(seed, "seed")
+
+    def generate(self, n, prime=None, temperature=1.0, greedy=False, top_k=None, seed=None,
+                 chunk=256):
+        """Yield ``n`` sampled characters one at a time, as they are sampled.
+
+        Same arguments and the same characters as :meth:`sample` (sampled in the kernel
+        ``chunk`` characters at a time).
+        """
+        n = check.integer(n, "n", minimum=0)
+        chunk = check.integer(chunk, "chunk", minimum=1)
+        h, x = self._start(prime)
+        rng = self._rng(seed)
+        left = n
+        while left > 0:
+            k = min(chunk, left)
+            ixes, h = _sample(h.reshape(-1, 1), x, k, self.params, rng,
+                              activation=self.activation, temperature=temperature,
+                              greedy=greedy, top_k=top_k)
+            x = int(ixes[-1])
+            left -= k
+            for i in ixes:
+                yield self.chars[i]
+
+    def sample(self, n, prime=None, temperature=1.0, greedy=False, top_k=None, seed=None):
+        """Sample ``n`` characters.
+
+        Parameters
+        ----------
+        n : int
+            Number of characters, >= 0.
+        prime : str, optional
+            Text to warm the hidden state on: starting from a zero state, its
+            characters but the last are fed through the network and the last one is
+            the first input. Without it, sampling starts, as in the seeds, from the
+            hidden state that training carried (``hprev``), with an all-zero first
+            input (seed 002).
+        temperature : float > 0
+        greedy : bool
+            Always the most likely character (seed 000's "why not argmax").
+        top_k : int, optional
+            Draw only among the k most likely characters.
+        seed : None, int or RandomState
+            None continues the model's own RandomState (``model.rng``).
+
+        Returns
+        -------
+        str
+            The ``n`` new characters (not including ``prime``).
+        """
+        n = check.integer(n, "n", minimum=0)
+        h, x = self._start(prime)
+        ixes, _ = _sample(h.reshape(-1, 1), x, n, self.params, self._rng(seed),
+                          activation=self.activation, temperature=temperature,
+                          greedy=greedy, top_k=top_k)
+        return _data.decode(ixes, self.chars)
+
+    def evaluate(self, text):
+        """Average loss per character (nats) of predicting ``text[1:]`` from ``text[:-1]``.
+
+        The hidden state starts at zero. Divide by ``log(2)`` for bits per character.
+        """
+        ix = _data.encode(text, self.chars)
+        if ix.size < 2:
+            raise ValueError("text needs at least two characters to evaluate a prediction")
+        Wxh, Whh, Why, bh, by = self.params
+        h = np.zeros(self.hidden_size, self.dtype)
+        total = _kernels.evaluate(ix, h, Wxh, Whh, Why, bh.reshape(-1), by.reshape(-1),
+                                  np.empty_like(h), np.empty(self.vocab_size, self.dtype),
+                                  check.ACTIVATIONS[self.activation])
+        return total / (ix.size - 1)
+
+
+def train(text, hidden_size=100, seq_length=25, learning_rate=0.1, num_iterations=None, seed=0,
+          *, epochs=None, callback=None, report_every=1000, **options):
+    """Train a character-level RNN on ``text`` with the seeds' main loop.
+
+    The vocabulary is ``sorted(set(text))`` (the seeds' ``list(set(...))`` order
+    changes between Python runs; sorted order is deterministic), the weights are
+    ``init_params(H, V, rng=RandomState(seed))``, and each iteration feeds
+    ``text[p:p+seq_length]`` with targets shifted by one, updates with Adagrad
+    (eps 1e-8 inside the sqrt) after clipping gradients to [-5, 5], and moves the
+    pointer by ``seq_length``. ``hprev`` and the pointer reset when
+    ``p + seq_length + 1 >= len(text)`` and on the first iteration.
+
+    Parameters
+    ----------
+    text : str
+        At least ``seq_length + 1`` characters.
+    hidden_size, seq_length, learning_rate, seed
+        As in the seeds (100, 25, 0.1) and the weights' seed.
+    num_iterations : int, optional
+        Iterations to run; default 1000 when ``epochs`` is not given.
+    epochs : int, optional
+        Instead of ``num_iterations``: passes of consecutive chunks (seeds 002/004).
+    callback, report_every
+        See :meth:`CharRNN.fit`.
+    **options
+        ``activation``, ``optimizer``, ``clip``, ``bptt``, ``reset_each_epoch``,
+        ``dtype``, ``beta1``, ``beta2``, ``decay_rate``, ``eps``: see :class:`CharRNN`.
+
+    Returns
+    -------
+    CharRNN
+    """
+    if num_iterations is None and epochs is None:
+        num_iterations = 1000
+    model = CharRNN(_data.vocabulary(text), hidden_size, seq_length, learning_rate, seed=seed,
+                    **options)
+    model.set_text(text)
+    return model.fit(num_iterations, epochs=epochs, callback=callback,
+                     report_every=report_every)

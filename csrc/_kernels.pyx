@@ -1,0 +1,474 @@
+# cython: language_level=3, cdivision=True, embedsignature=True
+"""Compiled kernels of charrnn: forward, backward, update and sampling of a vanilla RNN.
+
+Legend: H = hidden size, V = vocabulary size, T = sequence length, P = number of
+parameters (H*V + H*H + V*H + H + V).
+
+The math, in the seeds' names (min-char-rnn):
+
+    hs[t] = act(Wxh[:, inputs[t]] + Whh @ hs[t-1] + bh)    # (H,)  act = tanh or sigmoid
+    ys[t] = Why @ hs[t] + by                                # (V,)
+    ps[t] = softmax(ys[t])                                  # (V,)  max-shifted
+    loss  = sum_t -log(ps[t][targets[t]])
+
+Every array is C-contiguous and every index has been checked by the Python layer
+(`charrnn._validate`) before it gets here: the kernels run without bounds checks,
+without the GIL and without allocating. Scratch buffers come from the caller.
+Kernels are `cdef ... noexcept nogil` on raw pointers; the `def` functions at the
+bottom are the thin drivers that bind memoryviews and release the GIL.
+"""
+
+from cython cimport floating
+from libc.math cimport exp, log, sqrt, tanh, isfinite, INFINITY
+from libc.string cimport memcpy, memset
+from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, int64_t
+
+cdef extern from "smallblas.h" nogil:
+    double dot_d(const double *a, const double *b, Py_ssize_t n)
+    float dot_f(const float *a, const float *b, Py_ssize_t n)
+    void axpy_d(double *y, double alpha, const double *x, Py_ssize_t n)
+    void axpy_f(float *y, float alpha, const float *x, Py_ssize_t n)
+    void gemv_n_d(double *y, const double *A, const double *x, Py_ssize_t m, Py_ssize_t n)
+    void gemv_n_f(float *y, const float *A, const float *x, Py_ssize_t m, Py_ssize_t n)
+    void gemv_t_d(double *y, const double *A, const double *x, Py_ssize_t m, Py_ssize_t n)
+    void gemv_t_f(float *y, const float *A, const float *x, Py_ssize_t m, Py_ssize_t n)
+    void ger_d(double *A, const double *x, const double *y, Py_ssize_t m, Py_ssize_t n)
+    void ger_f(float *A, const float *x, const float *y, Py_ssize_t m, Py_ssize_t n)
+
+ctypedef fused index_t:
+    uint8_t
+    uint16_t
+    uint32_t
+
+# Codes shared with charrnn/_validate.py (ACTIVATIONS, OPTIMIZERS, SCHEDULES).
+cdef enum:
+    ACT_TANH = 0
+    ACT_SIGMOID = 1
+    OPT_ADAGRAD = 0
+    OPT_SGD = 1
+    OPT_RMSPROP = 2
+    OPT_ADAM = 3
+    WRAP_SEEDS = 0    # 001/003: reset when p + T + 1 >= N (or n == 0); hprev always reset
+    WRAP_EPOCHS = 1   # 002/004: reset when p + T + 1 > N; hprev reset only if asked
+
+
+# ---------------------------------------------------------------------------
+# BLAS-like helpers, dispatched on the fused type
+# ---------------------------------------------------------------------------
+
+cdef inline void gemv_n(floating *y, const floating *A, const floating *x,
+                        Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    # y += A @ x, A (m, n)
+    if floating is double:
+        gemv_n_d(y, A, x, m, n)
+    else:
+        gemv_n_f(y, A, x, m, n)
+
+
+cdef inline void gemv_t(floating *y, const floating *A, const floating *x,
+                        Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    # y += A.T @ x, A (m, n)
+    if floating is double:
+        gemv_t_d(y, A, x, m, n)
+    else:
+        gemv_t_f(y, A, x, m, n)
+
+
+cdef inline void ger(floating *A, const floating *x, const floating *y,
+                     Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    # A += outer(x, y), A (m, n)
+    if floating is double:
+        ger_d(A, x, y, m, n)
+    else:
+        ger_f(A, x, y, m, n)
+
+
+cdef inline void axpy(floating *y, floating alpha, const floating *x,
+                      Py_ssize_t n) noexcept nogil:
+    # y += alpha * x
+    if floating is double:
+        axpy_d(y, alpha, x, n)
+    else:
+        axpy_f(y, alpha, x, n)
+
+
+cdef inline floating activate(floating a, int activation) noexcept nogil:
+    if activation == ACT_TANH:
+        return tanh(a)
+    return 1 / (1 + exp(-a))       # seed 004's sigmoid
+
+
+cdef inline floating activation_grad(floating h, int activation) noexcept nogil:
+    # derivative of the activation, written in terms of its output h
+    if activation == ACT_TANH:
+        return 1 - h * h
+    return h * (1 - h)
+
+
+# ---------------------------------------------------------------------------
+# rnn_step_forward / softmax_forward: one time step
+# ---------------------------------------------------------------------------
+
+cdef inline void rnn_step_forward(floating *h, const floating *hprev, Py_ssize_t x,
+                                  const floating *Wxh, const floating *Whh,
+                                  const floating *bh, Py_ssize_t H, Py_ssize_t V,
+                                  int activation) noexcept nogil:
+    # h = act(Wxh[:, x] + Whh @ hprev + bh)       h, hprev (H,)  Wxh (H, V)  Whh (H, H)
+    # x < 0 means an all-zero input vector (seed 002's first sampling step).
+    # Wxh @ onehot(x) is a column gather: no one-hot vector is built.
+    cdef Py_ssize_t i
+    if x >= 0:
+        for i in range(H):
+            h[i] = Wxh[i * V + x] + bh[i]
+    else:
+        memcpy(h, bh, H * sizeof(floating))
+    gemv_n(h, Whh, hprev, H, H)                     # h += Whh @ hprev
+    for i in range(H):
+        h[i] = activate(h[i], activation)
+
+
+cdef inline double softmax_forward(floating *p, Py_ssize_t V) noexcept nogil:
+    # p = softmax(p) in place, max-shifted; returns log(sum(exp(y - max))) + max,
+    # so that -log p[k] = returned - y[k] without underflow.
+    cdef Py_ssize_t v
+    cdef floating m = p[0]
+    cdef floating s = 0
+    for v in range(1, V):
+        if p[v] > m:
+            m = p[v]
+    for v in range(V):
+        p[v] = exp(p[v] - m)
+        s += p[v]
+    for v in range(V):
+        p[v] = p[v] / s
+    return log(<double>s) + m
+
+
+# ---------------------------------------------------------------------------
+# lossfun_forward / lossfun_backward: a whole sequence (the seeds' lossFun)
+# ---------------------------------------------------------------------------
+
+cdef double lossfun_forward(floating *hs, floating *ps,
+                            const int32_t *inputs, const int32_t *targets,
+                            const floating *hprev,
+                            const floating *Wxh, const floating *Whh, const floating *Why,
+                            const floating *bh, const floating *by,
+                            Py_ssize_t T, Py_ssize_t H, Py_ssize_t V,
+                            int activation) noexcept nogil:
+    # hs (T+1, H): hs[0] = hprev, hs[t+1] = h_t;  ps (T, V): probabilities.
+    # Returns the summed cross-entropy loss.
+    cdef Py_ssize_t t
+    cdef floating *p
+    cdef double loss = 0, lse, y_target
+    memcpy(hs, hprev, H * sizeof(floating))
+    for t in range(T):                                  # the recurrence
+        rnn_step_forward(hs + (t + 1) * H, hs + t * H, inputs[t],
+                         Wxh, Whh, bh, H, V, activation)
+    for t in range(T):                                  # off the recurrence
+        p = ps + t * V
+        memcpy(p, by, V * sizeof(floating))
+        gemv_n(p, Why, hs + (t + 1) * H, V, H)          # ys[t] = Why @ hs[t] + by
+        y_target = p[targets[t]]
+        lse = softmax_forward(p, V)
+        loss += lse - y_target                          # -log ps[t][targets[t]]
+    return loss
+
+
+cdef void lossfun_backward(floating *dWxh, floating *dWhh, floating *dWhy,
+                           floating *dbh, floating *dby,
+                           floating *ps, floating *dh, floating *dhnext,
+                           const floating *hs, const int32_t *inputs, const int32_t *targets,
+                           const floating *Whh, const floating *Why,
+                           Py_ssize_t T, Py_ssize_t H, Py_ssize_t V,
+                           int activation, bint bptt_full) noexcept nogil:
+    # Adds the gradients of the loss into dWxh (H, V), dWhh (H, H), dWhy (V, H),
+    # dbh (H,), dby (V,).  ps (T, V) is overwritten with dy, dh (T, H) with dhraw.
+    # bptt_full=False is Elman's network: hs[t-1] is a constant input, no dhnext.
+    cdef Py_ssize_t t, i, v, x
+    cdef floating *dy
+    cdef floating *d
+    cdef const floating *h
+    memset(dh, 0, T * H * sizeof(floating))
+    for t in range(T):                                  # off the recurrence
+        dy = ps + t * V
+        dy[targets[t]] -= 1                             # dy = ps[t] - onehot(target)
+        for v in range(V):
+            dby[v] += dy[v]                             # dby += dy
+        ger(dWhy, dy, hs + (t + 1) * H, V, H)           # dWhy += dy @ hs[t].T
+        gemv_t(dh + t * H, Why, dy, V, H)               # dh[t] = Why.T @ dy
+    memset(dhnext, 0, H * sizeof(floating))
+    for t in range(T - 1, -1, -1):                      # the recurrence, backwards
+        d = dh + t * H
+        h = hs + (t + 1) * H
+        x = inputs[t]
+        for i in range(H):
+            if bptt_full:
+                d[i] += dhnext[i]                       # dh = Why.T @ dy + dhnext
+            d[i] = activation_grad(h[i], activation) * d[i]   # dhraw
+            dbh[i] += d[i]                              # dbh += dhraw
+            dWxh[i * V + x] += d[i]                     # dWxh[:, x] += dhraw (scatter)
+        ger(dWhh, d, hs + t * H, H, H)                  # dWhh += dhraw @ hs[t-1].T
+        if bptt_full and t > 0:
+            memset(dhnext, 0, H * sizeof(floating))
+            gemv_t(dhnext, Whh, d, H, H)                # dhnext = Whh.T @ dhraw
+
+
+cdef inline void clip_inplace(floating *g, Py_ssize_t n, floating c) noexcept nogil:
+    # np.clip(g, -c, c, out=g); NaN stays NaN, as in numpy
+    cdef Py_ssize_t k
+    for k in range(n):
+        if g[k] > c:
+            g[k] = c
+        elif g[k] < -c:
+            g[k] = -c
+
+
+# ---------------------------------------------------------------------------
+# optimizer_update: clip and one parameter update, fused in one pass over P
+# ---------------------------------------------------------------------------
+
+cdef void optimizer_update(floating *param, floating *dparam, floating *m1, floating *m2,
+                           Py_ssize_t P, int optimizer, double lr, double clip,
+                           double beta1, double beta2, double eps, int64_t step) noexcept nogil:
+    # param, dparam, m1, m2 (P,): the five parameter arrays laid end to end.
+    # clip < 0 means no clipping.  step counts updates from 1 (Adam's bias correction).
+    cdef Py_ssize_t k
+    cdef floating d, c = <floating>clip
+    cdef floating flr = <floating>lr, neg_lr = <floating>(-lr)
+    cdef floating fb1 = <floating>beta1, fb2 = <floating>beta2, feps = <floating>eps
+    cdef floating bc1 = 1, bc2 = 1
+    if optimizer == OPT_ADAM:
+        bc1 = <floating>(1 - beta1 ** step)
+        bc2 = <floating>(1 - beta2 ** step)
+    for k in range(P):
+        d = dparam[k]
+        if clip >= 0:
+            if d > c:
+                d = c
+            elif d < -c:
+                d = -c
+        if optimizer == OPT_ADAGRAD:
+            m1[k] += d * d                              # mem += dparam * dparam
+            param[k] += neg_lr * d / sqrt(m1[k] + <floating>1e-8)
+        elif optimizer == OPT_SGD:
+            param[k] += neg_lr * d
+        elif optimizer == OPT_RMSPROP:
+            m1[k] = fb2 * m1[k] + (1 - fb2) * d * d     # cache = decay*cache + (1-decay)*d^2
+            param[k] += neg_lr * d / (sqrt(m1[k]) + feps)
+        else:
+            m1[k] = fb1 * m1[k] + (1 - fb1) * d         # m = b1*m + (1-b1)*d
+            m2[k] = fb2 * m2[k] + (1 - fb2) * d * d     # v = b2*v + (1-b2)*d^2
+            param[k] += neg_lr * (m1[k] / bc1) / (sqrt(m2[k] / bc2) + feps)
+
+
+# ---------------------------------------------------------------------------
+# Python-facing drivers: bind memoryviews, release the GIL, run, return scalars
+# ---------------------------------------------------------------------------
+
+def lossfun(const int32_t[::1] inputs, const int32_t[::1] targets,
+            const floating[::1] hprev,                                   # (H,)
+            const floating[:, ::1] Wxh, const floating[:, ::1] Whh,      # (H, V) (H, H)
+            const floating[:, ::1] Why,                                  # (V, H)
+            const floating[::1] bh, const floating[::1] by,              # (H,) (V,)
+            floating[:, ::1] dWxh, floating[:, ::1] dWhh, floating[:, ::1] dWhy,
+            floating[::1] dbh, floating[::1] dby,                        # zeroed here
+            floating[:, ::1] hs, floating[:, ::1] ps,                    # (T+1, H) (T, V)
+            floating[:, ::1] dh, floating[::1] dhnext,                   # (T, H) (H,)
+            int activation, bint bptt_full, double clip):
+    """Loss and clipped gradients of one sequence; h_last is left in hs[T]."""
+    cdef Py_ssize_t T = inputs.shape[0], H = Whh.shape[0], V = Wxh.shape[1]
+    cdef double loss
+    with nogil:
+        memset(&dWxh[0, 0], 0, H * V * sizeof(floating))
+        memset(&dWhh[0, 0], 0, H * H * sizeof(floating))
+        memset(&dWhy[0, 0], 0, V * H * sizeof(floating))
+        memset(&dbh[0], 0, H * sizeof(floating))
+        memset(&dby[0], 0, V * sizeof(floating))
+        loss = lossfun_forward(&hs[0, 0], &ps[0, 0], &inputs[0], &targets[0], &hprev[0],
+                               &Wxh[0, 0], &Whh[0, 0], &Why[0, 0], &bh[0], &by[0],
+                               T, H, V, activation)
+        lossfun_backward(&dWxh[0, 0], &dWhh[0, 0], &dWhy[0, 0], &dbh[0], &dby[0],
+                         &ps[0, 0], &dh[0, 0], &dhnext[0], &hs[0, 0],
+                         &inputs[0], &targets[0], &Whh[0, 0], &Why[0, 0],
+                         T, H, V, activation, bptt_full)
+        if clip >= 0:
+            clip_inplace(&dWxh[0, 0], H * V, <floating>clip)
+            clip_inplace(&dWhh[0, 0], H * H, <floating>clip)
+            clip_inplace(&dWhy[0, 0], V * H, <floating>clip)
+            clip_inplace(&dbh[0], H, <floating>clip)
+            clip_inplace(&dby[0], V, <floating>clip)
+    return loss
+
+
+def train_loop(const index_t[::1] data,            # (N,) the encoded text
+               floating[::1] flat,                 # (P,) Wxh, Whh, Why, bh, by end to end
+               floating[::1] m1, floating[::1] m2, # (P,) optimizer state
+               floating[::1] hprev,                # (H,) carried hidden state, updated
+               floating[::1] grad,                 # (P,) scratch
+               floating[:, ::1] hs, floating[:, ::1] ps,   # (T+1, H) (T, V) scratch
+               floating[:, ::1] dh, floating[::1] dhnext,  # (T, H) (H,) scratch
+               int32_t[::1] window,                # (2T,) scratch: inputs then targets
+               double[::1] loss_out, double[::1] smooth_out,   # (n_iter,) history
+               Py_ssize_t H, Py_ssize_t V,
+               Py_ssize_t p, int64_t n, double smooth_loss,
+               int activation, int optimizer, bint bptt_full, int wrap,
+               bint reset_each_epoch, double lr, double clip,
+               double beta1, double beta2, double eps):
+    """Run len(loss_out) training iterations of the seeds' main loop.
+
+    Returns ``(iterations_done, p, n, smooth_loss, epochs_wrapped)``. It stops early,
+    before updating, at the first non-finite loss (iterations_done < len(loss_out)).
+    """
+    cdef Py_ssize_t N = data.shape[0], T = hs.shape[0] - 1, P = flat.shape[0]
+    cdef Py_ssize_t n_iter = loss_out.shape[0], k, t, done = 0, wrapped = 0
+    cdef floating *Wxh = &flat[0]
+    cdef floating *Whh = Wxh + H * V
+    cdef floating *Why = Whh + H * H
+    cdef floating *bh = Why + V * H
+    cdef floating *by = bh + H
+    cdef floating *dWxh = &grad[0]
+    cdef floating *dWhh = dWxh + H * V
+    cdef floating *dWhy = dWhh + H * H
+    cdef floating *dbh = dWhy + V * H
+    cdef floating *dby = dbh + H
+    cdef int32_t *inputs = &window[0]
+    cdef int32_t *targets = &window[T]
+    cdef double loss
+    cdef bint wrap_now
+    with nogil:
+        for k in range(n_iter):
+            if wrap == WRAP_SEEDS:
+                wrap_now = p + T + 1 >= N or n == 0
+                if wrap_now:
+                    memset(&hprev[0], 0, H * sizeof(floating))
+                    p = 0
+            else:
+                wrap_now = p + T + 1 > N
+                if wrap_now:
+                    p = 0
+                    if reset_each_epoch:
+                        memset(&hprev[0], 0, H * sizeof(floating))
+            if wrap_now and n > 0:
+                wrapped += 1
+            for t in range(T):
+                inputs[t] = data[p + t]
+                targets[t] = data[p + t + 1]
+            memset(dWxh, 0, P * sizeof(floating))
+            loss = lossfun_forward(&hs[0, 0], &ps[0, 0], inputs, targets, &hprev[0],
+                                   Wxh, Whh, Why, bh, by, T, H, V, activation)
+            if not isfinite(loss):
+                break
+            lossfun_backward(dWxh, dWhh, dWhy, dbh, dby, &ps[0, 0], &dh[0, 0],
+                             &dhnext[0], &hs[0, 0], inputs, targets, Whh, Why,
+                             T, H, V, activation, bptt_full)
+            smooth_loss = smooth_loss * 0.999 + loss * 0.001
+            optimizer_update(&flat[0], &grad[0], &m1[0], &m2[0], P, optimizer,
+                             lr, clip, beta1, beta2, eps, n + 1)
+            memcpy(&hprev[0], &hs[T, 0], H * sizeof(floating))
+            loss_out[k] = loss
+            smooth_out[k] = smooth_loss
+            p += T
+            n += 1
+            done += 1
+    return done, p, n, smooth_loss, wrapped
+
+
+def sample(floating[::1] h,                        # (H,) updated to the last hidden state
+           Py_ssize_t seed_ix,                     # < 0: all-zero first input
+           const double[::1] uniforms,             # (n,) one draw per character
+           const floating[:, ::1] Wxh, const floating[:, ::1] Whh,
+           const floating[:, ::1] Why,
+           const floating[::1] bh, const floating[::1] by,
+           floating[::1] hnext, floating[::1] p,   # (H,) (V,) scratch
+           int64_t[::1] out,                       # (n,) sampled indices
+           int activation, double temperature, bint greedy, Py_ssize_t top_k):
+    """Sample len(out) indices, as the seeds' np.random.choice loop does.
+
+    The draw is numpy's: ``searchsorted(cumsum(p) / cumsum(p)[-1], u, 'right')``.
+    ``greedy`` takes the argmax and uses no uniform; ``top_k > 0`` keeps only the
+    k largest logits (ties at the k-th value are kept).
+    """
+    cdef Py_ssize_t n = out.shape[0], H = Whh.shape[0], V = Wxh.shape[1]
+    cdef Py_ssize_t t, v, j, x = seed_ix, best, above
+    cdef floating thr
+    cdef double c, total, u
+    with nogil:
+        for t in range(n):
+            rnn_step_forward(&hnext[0], &h[0], x, &Wxh[0, 0], &Whh[0, 0], &bh[0],
+                             H, V, activation)
+            memcpy(&h[0], &hnext[0], H * sizeof(floating))
+            memcpy(&p[0], &by[0], V * sizeof(floating))
+            gemv_n(&p[0], &Why[0, 0], &h[0], V, H)       # y = Why @ h + by
+            if greedy:
+                best = 0
+                for v in range(1, V):
+                    if p[v] > p[best]:
+                        best = v
+                x = best
+            else:
+                if temperature != 1.0:
+                    for v in range(V):
+                        p[v] = p[v] / temperature
+                if 0 < top_k < V:
+                    # the k-th largest logit: the largest value with >= k values at or above it
+                    thr = -INFINITY
+                    for v in range(V):
+                        above = 0
+                        for j in range(V):
+                            if p[j] >= p[v]:
+                                above += 1
+                        if above >= top_k and p[v] > thr:
+                            thr = p[v]
+                    for v in range(V):
+                        if p[v] < thr:
+                            p[v] = -INFINITY
+                softmax_forward(&p[0], V)
+                total = 0
+                for v in range(V):                        # cdf = cumsum(p)
+                    total += p[v]
+                u = uniforms[t]
+                c = 0
+                x = V - 1
+                for v in range(V):
+                    c += p[v]
+                    if u < c / total:                     # searchsorted(cdf / cdf[-1], u, 'right')
+                        x = v
+                        break
+            out[t] = x
+    return None
+
+
+def advance_hidden(floating[::1] h,                # (H,) updated in place
+                   const int32_t[::1] inputs,      # (T,)
+                   const floating[:, ::1] Wxh, const floating[:, ::1] Whh,
+                   const floating[::1] bh, floating[::1] hnext,   # (H,) scratch
+                   int activation):
+    """Feed ``inputs`` through the recurrence (no outputs): warms h on a prime text."""
+    cdef Py_ssize_t t, T = inputs.shape[0], H = Whh.shape[0], V = Wxh.shape[1]
+    with nogil:
+        for t in range(T):
+            rnn_step_forward(&hnext[0], &h[0], inputs[t], &Wxh[0, 0], &Whh[0, 0], &bh[0],
+                             H, V, activation)
+            memcpy(&h[0], &hnext[0], H * sizeof(floating))
+
+
+def evaluate(const index_t[::1] data,               # (N,) encoded text
+             floating[::1] h,                       # (H,) start state, updated
+             const floating[:, ::1] Wxh, const floating[:, ::1] Whh,
+             const floating[:, ::1] Why,
+             const floating[::1] bh, const floating[::1] by,
+             floating[::1] hnext, floating[::1] p,  # (H,) (V,) scratch
+             int activation):
+    """Summed loss of predicting data[1:] from data[:-1] (forward only, no gradients)."""
+    cdef Py_ssize_t t, N = data.shape[0], H = Whh.shape[0], V = Wxh.shape[1]
+    cdef double loss = 0, y_target
+    with nogil:
+        for t in range(N - 1):
+            rnn_step_forward(&hnext[0], &h[0], data[t], &Wxh[0, 0], &Whh[0, 0], &bh[0],
+                             H, V, activation)
+            memcpy(&h[0], &hnext[0], H * sizeof(floating))
+            memcpy(&p[0], &by[0], V * sizeof(floating))
+            gemv_n(&p[0], &Why[0, 0], &h[0], V, H)
+            y_target = p[data[t + 1]]
+            loss += softmax_forward(&p[0], V) - y_target
+    return loss
