@@ -269,7 +269,8 @@ class CharRNN:
         while left > 0:
             k = min(chunk, left)
             loss_out, smooth_out = self.history._reserve(k)
-            done, self.pointer, self.iteration, self.smooth_loss, wrapped = _kernels.train_loop(
+            (done, self.pointer, self.iteration, self.smooth_loss, wrapped,
+             status) = _kernels.train_loop(
                 self._data, self._flat, self._m1, self._m2, self._hprev, grad, hs, ps, dh,
                 dhnext, window, loss_out, smooth_out, H, V, self.pointer, self.iteration,
                 self.smooth_loss, act, opt, full, wrap, self.reset_each_epoch,
@@ -277,12 +278,17 @@ class CharRNN:
             self.history._size += done
             self.epoch += wrapped
             left -= done
-            if done < k:
+            if status == 1:
                 raise FloatingPointError(
-                    f"the loss became NaN or infinite at iteration {self.iteration}; the "
-                    f"parameters are left as they were before it. Try a lower learning_rate "
-                    f"(now {self.learning_rate}) or a smaller clip."
-                )
+                    f"training diverged: the loss became NaN or infinite at iteration "
+                    f"{self.iteration}; the parameters are left as they were before it. "
+                    f"Try a lower learning_rate (now {self.learning_rate}) or a clip.")
+            if status == 2:
+                raise FloatingPointError(
+                    f"training diverged: the update of iteration {self.iteration} made "
+                    f"parameters NaN or infinite, and this model can no longer be used. "
+                    f"Start again (or from a checkpoint) with a lower learning_rate "
+                    f"(now {self.learning_rate}) or a clip.")
             if callback is not None:
                 callback(self)
 

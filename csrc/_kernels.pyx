@@ -227,12 +227,14 @@ cdef inline void clip_inplace(floating *g, Py_ssize_t n, floating c) noexcept no
 # optimizer_update: clip and one parameter update, fused in one pass over P
 # ---------------------------------------------------------------------------
 
-cdef void optimizer_update(floating *param, floating *dparam, floating *m1, floating *m2,
+cdef bint optimizer_update(floating *param, floating *dparam, floating *m1, floating *m2,
                            Py_ssize_t P, int optimizer, double lr, double clip,
                            double beta1, double beta2, double eps, int64_t step) noexcept nogil:
     # param, dparam, m1, m2 (P,): the five parameter arrays laid end to end.
     # clip < 0 means no clipping.  step counts updates from 1 (Adam's bias correction).
+    # Returns whether every updated parameter is finite.
     cdef Py_ssize_t k
+    cdef floating nan_or_zero = 0                    # param * 0 is NaN for inf and NaN
     cdef floating d, c = <floating>clip
     cdef floating flr = <floating>lr, neg_lr = <floating>(-lr)
     cdef floating fb1 = <floating>beta1, fb2 = <floating>beta2, feps = <floating>eps
@@ -259,6 +261,8 @@ cdef void optimizer_update(floating *param, floating *dparam, floating *m1, floa
             m1[k] = fb1 * m1[k] + (1 - fb1) * d         # m = b1*m + (1-b1)*d
             m2[k] = fb2 * m2[k] + (1 - fb2) * d * d     # v = b2*v + (1-b2)*d^2
             param[k] += neg_lr * (m1[k] / bc1) / (sqrt(m2[k] / bc2) + feps)
+        nan_or_zero += param[k] * 0
+    return nan_or_zero == 0
 
 
 # ---------------------------------------------------------------------------
@@ -316,8 +320,9 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
                double beta1, double beta2, double eps):
     """Run len(loss_out) training iterations of the seeds' main loop.
 
-    Returns ``(iterations_done, p, n, smooth_loss, epochs_wrapped)``. It stops early,
-    before updating, at the first non-finite loss (iterations_done < len(loss_out)).
+    Returns ``(iterations_done, p, n, smooth_loss, epochs_wrapped, status)``. It stops
+    early (iterations_done < len(loss_out)) with status 1 at a non-finite loss, before
+    updating, and with status 2 after an update that made a parameter non-finite.
     """
     cdef Py_ssize_t N = data.shape[0], T = hs.shape[0] - 1, P = flat.shape[0]
     cdef Py_ssize_t n_iter = loss_out.shape[0], k, t, done = 0, wrapped = 0
@@ -335,6 +340,7 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
     cdef int32_t *targets = &window[T]
     cdef double loss
     cdef bint wrap_now
+    cdef int status = 0
     with nogil:
         for k in range(n_iter):
             if wrap == WRAP_SEEDS:
@@ -357,20 +363,23 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
             loss = lossfun_forward(&hs[0, 0], &ps[0, 0], inputs, targets, &hprev[0],
                                    Wxh, Whh, Why, bh, by, T, H, V, activation)
             if not isfinite(loss):
+                status = 1
                 break
             lossfun_backward(dWxh, dWhh, dWhy, dbh, dby, &ps[0, 0], &dh[0, 0],
                              &dhnext[0], &hs[0, 0], inputs, targets, Whh, Why,
                              T, H, V, activation, bptt_full)
             smooth_loss = smooth_loss * 0.999 + loss * 0.001
-            optimizer_update(&flat[0], &grad[0], &m1[0], &m2[0], P, optimizer,
-                             lr, clip, beta1, beta2, eps, n + 1)
+            if not optimizer_update(&flat[0], &grad[0], &m1[0], &m2[0], P, optimizer,
+                                    lr, clip, beta1, beta2, eps, n + 1):
+                status = 2
+                break
             memcpy(&hprev[0], &hs[T, 0], H * sizeof(floating))
             loss_out[k] = loss
             smooth_out[k] = smooth_loss
             p += T
             n += 1
             done += 1
-    return done, p, n, smooth_loss, wrapped
+    return done, p, n, smooth_loss, wrapped, status
 
 
 def sample(floating[::1] h,                        # (H,) updated to the last hidden state
