@@ -108,11 +108,11 @@ def test_long_run_agrees_statistically_and_the_reference_is_as_chaotic():
 @pytest.mark.parametrize("seed_name", ["002", "004-bptt", "004-srn"])
 def test_epoch_variants_agree_statistically_over_many_iterations(seed_name):
     options = dict(SEEDS[seed_name], epochs=4)
-    text = sequences_text(400 if seed_name == "004-srn" else 1500, seed=1)
+    text = sequences_text(400 if seed_name == "004-srn" else 3000, seed=1)
     got = charrnn.train(text, hidden_size=24, seed=2, **options)
     want = reference.train(text, hidden_size=24, seed=2, **options)
-    assert got.iteration == want.n > 500
-    assert got.epoch == 3  # wrapped three times: now in the fourth pass... finished
+    assert got.iteration == want.n > 1000
+    assert got.epoch == 3  # the pointer wrapped three times: four passes
     assert_close(got.smooth_loss, want.smooth_loss, 0.02, f"{seed_name} smooth_loss")
 
 
