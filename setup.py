@@ -1,14 +1,21 @@
 """Build of charrnn's compiled kernels. Metadata lives in pyproject.toml.
 
+Two builds of the same kernels (csrc/kernels.pxi) go into every wheel:
+  charrnn._kernels       portable: the compiler's baseline for the target (SSE2 on x86-64)
+  charrnn._kernels_avx2  x86-64 only, with -mavx2 -mfma; chosen at import time when the
+                         CPU has AVX2 and FMA (charrnn/_dispatch.py)
+
 Switches (environment variables):
-  CHARRNN_DEBUG=1   bounds and initialisation checks on, -O0 -g (for debugging, slow)
+  CHARRNN_DEBUG=1       bounds and initialisation checks on, -O0 -g (for debugging, slow)
 """
 import os
+import platform
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 DEBUG = os.environ.get("CHARRNN_DEBUG", "") not in ("", "0")
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
 # Safety checks are set here, not in the .pyx headers: a header directive would
 # silently override these. Off by default because the Python layer
@@ -19,27 +26,29 @@ directives = {
     "initializedcheck": DEBUG,
 }
 
-# Portable by default: no -march=native. -fopenmp-simd lets gcc vectorise the
-# reductions in smallblas.h without -ffast-math (and links no OpenMP runtime).
-if DEBUG:
-    compile_args = ["-O0", "-g", "-fopenmp-simd"]
-else:
-    compile_args = ["-O3", "-fopenmp-simd"]
+# Portable and value-safe: no -march=native, no -ffast-math. -fopenmp-simd lets gcc
+# vectorise the reductions in smallblas.h (and links no OpenMP runtime);
+# -fno-trapping-math and -fno-math-errno let it vectorise the selects of the
+# clip and the math functions, and sqrt, without changing any result.
+common = ["-fopenmp-simd", "-fno-trapping-math", "-fno-math-errno", "-Wno-psabi"]
+common += ["-O0", "-g"] if DEBUG else ["-O3"]
 
-extensions = [
-    Extension(
-        "charrnn._kernels",
-        sources=["csrc/_kernels.pyx"],
+
+def kernels(name, extra=()):
+    return Extension(
+        f"charrnn.{name}",
+        sources=[f"csrc/{name}.pyx"],
         include_dirs=["csrc"],
-        extra_compile_args=compile_args,
+        depends=["csrc/kernels.pxi", "csrc/smallblas.h", "csrc/vecmath.h", "csrc/cpu.h"],
+        extra_compile_args=common + list(extra),
         define_macros=[("CHARRNN_OMP_SIMD", "1")],
-    ),
-]
+    )
+
+
+extensions = [kernels("_kernels")]
+if X86_64:
+    extensions.append(kernels("_kernels_avx2", ["-mavx2", "-mfma"]))
 
 setup(
-    ext_modules=cythonize(
-        extensions,
-        compiler_directives=directives,
-        include_path=["csrc"],
-    ),
+    ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["csrc"]),
 )

@@ -8,14 +8,7 @@ import numpy as np
 
 from . import _validate as check
 
-try:
-    from . import _kernels
-except ImportError as e:  # pragma: no cover - only without a build
-    raise ImportError(
-        "charrnn's compiled kernels (charrnn._kernels) are missing. Install the package "
-        "with `pip install .` (or `pip install -e .` for development) so that the Cython "
-        "extension is built; running from a source tree without building does not work."
-    ) from e
+from ._dispatch import kernels as _kernels
 
 __all__ = ["init_params", "lossFun", "sample"]
 
@@ -100,7 +93,8 @@ def lossFun(inputs, targets, hprev, params, *, activation="tanh", bptt="full", c
     dh = np.empty((T, H), dt)
     dhnext = np.empty((H,), dt)
     loss = _kernels.lossfun(inputs, targets, h0, Wxh, Whh, Why, bh.reshape(H), by.reshape(V),
-                            dWxh, dWhh, dWhy, dbh, dby, hs, ps, dh, dhnext, act, full, c)
+                            dWxh, dWhh, dWhy, dbh, dby, hs, ps, dh, dhnext,
+                            np.empty((H, H), dt), np.empty((H, V), dt), act, full, c)
     return (loss, dWxh, dWhh, dWhy, dbh.reshape(H, 1), dby.reshape(V, 1),
             hs[T].reshape(H, 1).copy())
 
@@ -157,5 +151,6 @@ def _sample(h, seed_ix, n, params, rng, *, activation, temperature, greedy, top_
         return out, h
     uniforms = np.zeros(n) if greedy else rng.random_sample(n)
     _kernels.sample(h, x, uniforms, Wxh, Whh, Why, bh.reshape(H), by.reshape(V),
-                    np.empty(H, dt), np.empty(V, dt), out, act, temperature, bool(greedy), k)
+                    np.empty(H, dt), np.empty(V, dt), np.empty((H, H), dt), np.empty((H, V), dt),
+                    out, act, temperature, bool(greedy), k)
     return out, h

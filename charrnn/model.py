@@ -272,7 +272,7 @@ class CharRNN:
             (done, self.pointer, self.iteration, self.smooth_loss, wrapped,
              status) = _kernels.train_loop(
                 self._data, self._flat, self._m1, self._m2, self._hprev, grad, hs, ps, dh,
-                dhnext, window, loss_out, smooth_out, H, V, self.pointer, self.iteration,
+                dhnext, np.empty((H, H), dt), np.empty((H, V), dt), window, loss_out, smooth_out, H, V, self.pointer, self.iteration,
                 self.smooth_loss, act, opt, full, wrap, self.reset_each_epoch,
                 self.learning_rate, clip, self.beta1, beta2, self.eps)
             self.history._size += done
@@ -312,7 +312,8 @@ class CharRNN:
         Wxh, Whh, _, bh, _ = self.params
         if ix.size > 1:
             _kernels.advance_hidden(h, ix[:-1], Wxh, Whh, bh.reshape(-1),
-                                    np.empty_like(h), check.ACTIVATIONS[self.activation])
+                                    np.empty_like(h), np.empty((self.hidden_size,) * 2, self.dtype),
+                                    check.ACTIVATIONS[self.activation])
         return h, int(ix[-1])
 
     def _rng(self, seed):
@@ -385,6 +386,8 @@ class CharRNN:
         h = np.zeros(self.hidden_size, self.dtype)
         total = _kernels.evaluate(ix, h, Wxh, Whh, Why, bh.reshape(-1), by.reshape(-1),
                                   np.empty_like(h), np.empty(self.vocab_size, self.dtype),
+                                  np.empty((self.hidden_size,) * 2, self.dtype),
+                                  np.empty((self.hidden_size, self.vocab_size), self.dtype),
                                   check.ACTIVATIONS[self.activation])
         return total / (ix.size - 1)
 

@@ -1,9 +1,10 @@
 /* Small dense kernels for charrnn: row-major matrices, sizes that fit in cache.
  *
- * Written so that gcc vectorises them at -O2/-O3 without -ffast-math: reductions
- * carry an `omp simd reduction` (honoured with -fopenmp-simd, a no-op without it),
- * and the matrix-vector product walks four rows at once so that four independent
- * accumulators hide the latency of the fused multiply-adds.
+ * Written so that gcc vectorises them at -O3 without -ffast-math: the loops are
+ * over GCC vector extensions, with enough independent accumulators to hide the
+ * latency of the fused multiply-adds. Matrix-vector products are all in the "row"
+ * form y += x @ B (B's rows scaled and added), so transposed copies of Whh and Why
+ * serve the forward pass.
  *
  * Every function has a double (`_d`) and a float (`_f`) version, made by one macro.
  */
@@ -11,6 +12,7 @@
 #define CHARRNN_SMALLBLAS_H
 
 #include <stddef.h>
+#include <string.h>
 
 #if defined(_OPENMP) || defined(CHARRNN_OMP_SIMD)
 #define CHARRNN_PRAGMA(x) _Pragma(#x)
@@ -18,66 +20,138 @@
 #define CHARRNN_PRAGMA(x)
 #endif
 
-#define CHARRNN_DEFINE_SMALLBLAS(T, S)                                            \
-/* sum_k a[k] * b[k] */                                                          \
-static inline T dot_##S(const T *restrict a, const T *restrict b, ptrdiff_t n)   \
+
+/* Row accumulation, the workhorse of the kernels:
+ *
+ *     y[j] += sum_k a[k * as] * B[k * ldb + j]        for j < n, k < K
+ *
+ * i.e. y += a @ B for a row vector a (stride as) and a (K, n) row-major B (row
+ * stride ldb): y += A.T @ x (a = x, B = A), one row of a gradient summed over time
+ * (a = a column of dhraw or dy, B = the hidden states), one row of ys (B = Why.T).
+ * rowacc2 does two rows y0, y1 with the same B, so that each load of B feeds two
+ * multiply-adds. Accumulators stay in registers for the whole sum over k. Vectors
+ * are GCC vector extensions as wide as the target's registers: 32 bytes with AVX,
+ * else 16. */
+#ifdef __AVX__
+#define CHARRNN_VBYTES 32
+#else
+#define CHARRNN_VBYTES 16
+#endif
+typedef double charrnn_vd __attribute__((vector_size(CHARRNN_VBYTES)));
+typedef float charrnn_vf __attribute__((vector_size(CHARRNN_VBYTES)));
+
+#define CHARRNN_DEFINE_ROWACC(T, S, VT, W)                                        \
+static inline VT vload_##S(const T *p) { VT v; memcpy(&v, p, sizeof v); return v; } \
+static inline void vstore_##S(T *p, VT v) { memcpy(p, &v, sizeof v); }          \
+static inline void rowacc_##S(T *restrict y, const T *restrict a, ptrdiff_t as,  \
+                              const T *restrict B, ptrdiff_t ldb, ptrdiff_t K,   \
+                              ptrdiff_t n)                                       \
 {                                                                                \
-    T s = 0;                                                                     \
-    CHARRNN_PRAGMA(omp simd reduction(+:s))                                      \
-    for (ptrdiff_t k = 0; k < n; k++) s += a[k] * b[k];                          \
-    return s;                                                                    \
-}                                                                                \
-                                                                                 \
-/* y += alpha * x */                                                             \
-static inline void axpy_##S(T *restrict y, T alpha, const T *restrict x,         \
-                            ptrdiff_t n)                                         \
-{                                                                                \
-    CHARRNN_PRAGMA(omp simd)                                                     \
-    for (ptrdiff_t k = 0; k < n; k++) y[k] += alpha * x[k];                      \
-}                                                                                \
-                                                                                 \
-/* y[i] += sum_j A[i, j] * x[j];  A is (m, n) row-major */                       \
-static inline void gemv_n_##S(T *restrict y, const T *restrict A,                \
-                              const T *restrict x, ptrdiff_t m, ptrdiff_t n)     \
-{                                                                                \
-    ptrdiff_t i = 0;                                                             \
-    for (; i + 4 <= m; i += 4) {                                                 \
-        const T *a0 = A + i * n, *a1 = a0 + n, *a2 = a1 + n, *a3 = a2 + n;       \
-        T s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                        \
-        CHARRNN_PRAGMA(omp simd reduction(+:s0, s1, s2, s3))                     \
-        for (ptrdiff_t j = 0; j < n; j++) {                                      \
-            T xj = x[j];                                                         \
-            s0 += a0[j] * xj; s1 += a1[j] * xj;                                  \
-            s2 += a2[j] * xj; s3 += a3[j] * xj;                                  \
+    ptrdiff_t j = 0, k;                                                          \
+    /* 8 vectors of y at a time: 8 independent chains of multiply-adds */        \
+    for (; j + 8 * W <= n; j += 8 * W) {                                         \
+        VT c[8];                                                                 \
+        for (int u = 0; u < 8; u++) c[u] = vload_##S(y + j + u * W);             \
+        for (k = 0; k < K; k++) {                                                \
+            const T ak = a[k * as], *b = B + k * ldb + j;                        \
+            for (int u = 0; u < 8; u++) c[u] += ak * vload_##S(b + u * W);       \
         }                                                                        \
-        y[i] += s0; y[i + 1] += s1; y[i + 2] += s2; y[i + 3] += s3;              \
+        for (int u = 0; u < 8; u++) vstore_##S(y + j + u * W, c[u]);             \
     }                                                                            \
-    for (; i < m; i++) y[i] += dot_##S(A + i * n, x, n);                         \
-}                                                                                \
-                                                                                 \
-/* y[j] += sum_i A[i, j] * x[i]  (y += A^T x);  A is (m, n) row-major */         \
-static inline void gemv_t_##S(T *restrict y, const T *restrict A,                \
-                              const T *restrict x, ptrdiff_t m, ptrdiff_t n)     \
-{                                                                                \
-    ptrdiff_t i = 0;                                                             \
-    for (; i + 4 <= m; i += 4) {                                                 \
-        const T *a0 = A + i * n, *a1 = a0 + n, *a2 = a1 + n, *a3 = a2 + n;       \
-        T x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];                \
-        CHARRNN_PRAGMA(omp simd)                                                 \
-        for (ptrdiff_t j = 0; j < n; j++)                                        \
-            y[j] += (a0[j] * x0 + a1[j] * x1) + (a2[j] * x2 + a3[j] * x3);       \
+    /* the rest vector by vector, with the sum over k split four ways */          \
+    for (; j + W <= n; j += W) {                                                 \
+        VT c0 = vload_##S(y + j), c1 = c0 - c0, c2 = c1, c3 = c1;                \
+        for (k = 0; k + 4 <= K; k += 4) {                                        \
+            const T *b = B + k * ldb + j;                                        \
+            c0 += a[k * as] * vload_##S(b);                                      \
+            c1 += a[(k + 1) * as] * vload_##S(b + ldb);                          \
+            c2 += a[(k + 2) * as] * vload_##S(b + 2 * ldb);                      \
+            c3 += a[(k + 3) * as] * vload_##S(b + 3 * ldb);                      \
+        }                                                                        \
+        for (; k < K; k++) c0 += a[k * as] * vload_##S(B + k * ldb + j);         \
+        vstore_##S(y + j, (c0 + c1) + (c2 + c3));                                \
     }                                                                            \
-    for (; i < m; i++) axpy_##S(y, x[i], A + i * n, n);                          \
-}                                                                                \
-                                                                                 \
-/* A[i, j] += x[i] * y[j]  (rank-one update);  A is (m, n) row-major */          \
-static inline void ger_##S(T *restrict A, const T *restrict x,                   \
-                           const T *restrict y, ptrdiff_t m, ptrdiff_t n)        \
-{                                                                                \
-    for (ptrdiff_t i = 0; i < m; i++) axpy_##S(A + i * n, x[i], y, n);           \
+    for (; j < n; j++) {                                                         \
+        T c0 = y[j], c1 = 0, c2 = 0, c3 = 0;                                     \
+        for (k = 0; k + 4 <= K; k += 4) {                                        \
+            const T *b = B + k * ldb + j;                                        \
+            c0 += a[k * as] * b[0];                c1 += a[(k + 1) * as] * b[ldb]; \
+            c2 += a[(k + 2) * as] * b[2 * ldb];    c3 += a[(k + 3) * as] * b[3 * ldb]; \
+        }                                                                        \
+        for (; k < K; k++) c0 += a[k * as] * B[k * ldb + j];                     \
+        y[j] = (c0 + c1) + (c2 + c3);                                            \
+    }                                                                            \
 }
 
-CHARRNN_DEFINE_SMALLBLAS(double, d)
-CHARRNN_DEFINE_SMALLBLAS(float, f)
+#define CHARRNN_DEFINE_ROWACC2(T, S, VT, W)                                       \
+static inline void rowacc2_##S(T *restrict y0, T *restrict y1,                   \
+                               const T *restrict a0, const T *restrict a1,       \
+                               ptrdiff_t as, const T *restrict B, ptrdiff_t ldb, \
+                               ptrdiff_t K, ptrdiff_t n)                         \
+{                                                                                \
+    ptrdiff_t j = 0, k;                                                          \
+    for (; j + 4 * W <= n; j += 4 * W) {                                         \
+        VT c00 = vload_##S(y0 + j), c01 = vload_##S(y0 + j + W);                 \
+        VT c02 = vload_##S(y0 + j + 2 * W), c03 = vload_##S(y0 + j + 3 * W);     \
+        VT c10 = vload_##S(y1 + j), c11 = vload_##S(y1 + j + W);                 \
+        VT c12 = vload_##S(y1 + j + 2 * W), c13 = vload_##S(y1 + j + 3 * W);     \
+        for (k = 0; k < K; k++) {                                                \
+            const T p = a0[k * as], q = a1[k * as], *b = B + k * ldb + j;        \
+            VT b0 = vload_##S(b), b1 = vload_##S(b + W);                         \
+            VT b2 = vload_##S(b + 2 * W), b3 = vload_##S(b + 3 * W);             \
+            c00 += p * b0; c01 += p * b1; c02 += p * b2; c03 += p * b3;          \
+            c10 += q * b0; c11 += q * b1; c12 += q * b2; c13 += q * b3;          \
+        }                                                                        \
+        vstore_##S(y0 + j, c00); vstore_##S(y0 + j + W, c01);                    \
+        vstore_##S(y0 + j + 2 * W, c02); vstore_##S(y0 + j + 3 * W, c03);        \
+        vstore_##S(y1 + j, c10); vstore_##S(y1 + j + W, c11);                    \
+        vstore_##S(y1 + j + 2 * W, c12); vstore_##S(y1 + j + 3 * W, c13);        \
+    }                                                                            \
+    for (; j + W <= n; j += W) {                                                 \
+        VT c0 = vload_##S(y0 + j), c1 = vload_##S(y1 + j);                       \
+        for (k = 0; k < K; k++) {                                                \
+            VT b = vload_##S(B + k * ldb + j);                                   \
+            c0 += a0[k * as] * b; c1 += a1[k * as] * b;                          \
+        }                                                                        \
+        vstore_##S(y0 + j, c0); vstore_##S(y1 + j, c1);                          \
+    }                                                                            \
+    for (; j < n; j++) {                                                         \
+        T c0 = y0[j], c1 = y1[j];                                                \
+        for (k = 0; k < K; k++) {                                                \
+            c0 += a0[k * as] * B[k * ldb + j]; c1 += a1[k * as] * B[k * ldb + j]; \
+        }                                                                        \
+        y0[j] = c0; y1[j] = c1;                                                  \
+    }                                                                            \
+}                                                                                \
+                                                                                 \
+/* Y[r, :] += sum_k A[r * lda + k * as] * B[k, :] for r < m: rows in pairs */     \
+static inline void rowacc_rows_##S(T *Y, ptrdiff_t ldy, const T *A, ptrdiff_t lda, \
+                                   ptrdiff_t as, const T *B, ptrdiff_t ldb,      \
+                                   ptrdiff_t m, ptrdiff_t K, ptrdiff_t n)        \
+{                                                                                \
+    ptrdiff_t r = 0;                                                             \
+    for (; r + 2 <= m; r += 2)                                                   \
+        rowacc2_##S(Y + r * ldy, Y + (r + 1) * ldy, A + r * lda, A + (r + 1) * lda, \
+                    as, B, ldb, K, n);                                           \
+    if (r < m) rowacc_##S(Y + r * ldy, A + r * lda, as, B, ldb, K, n);           \
+}
+
+CHARRNN_DEFINE_ROWACC(double, d, charrnn_vd, (CHARRNN_VBYTES / 8))
+CHARRNN_DEFINE_ROWACC(float, f, charrnn_vf, (CHARRNN_VBYTES / 4))
+CHARRNN_DEFINE_ROWACC2(double, d, charrnn_vd, (CHARRNN_VBYTES / 8))
+CHARRNN_DEFINE_ROWACC2(float, f, charrnn_vf, (CHARRNN_VBYTES / 4))
+
+/* B_T[j, i] = B[i, j];  B is (m, n) row-major */
+#define CHARRNN_DEFINE_TRANSPOSE(T, S)                                            \
+static inline void transpose_##S(T *restrict Bt, const T *restrict B,            \
+                                 ptrdiff_t m, ptrdiff_t n)                       \
+{                                                                                \
+    for (ptrdiff_t i0 = 0; i0 < m; i0 += 8)                                      \
+        for (ptrdiff_t j = 0; j < n; j++)                                        \
+            for (ptrdiff_t i = i0; i < m && i < i0 + 8; i++)                     \
+                Bt[j * m + i] = B[i * n + j];                                    \
+}
+CHARRNN_DEFINE_TRANSPOSE(double, d)
+CHARRNN_DEFINE_TRANSPOSE(float, f)
 
 #endif

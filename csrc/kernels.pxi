@@ -1,0 +1,530 @@
+# Kernels of charrnn, included by _kernels.pyx (portable) and _kernels_avx2.pyx.
+#
+# Legend: H = hidden size, V = vocabulary size, T = sequence length, P = number of
+# parameters (H*V + H*H + V*H + H + V).
+#
+# The math, in the seeds' names (min-char-rnn):
+#
+#     hs[t] = act(Wxh[:, inputs[t]] + Whh @ hs[t-1] + bh)    # (H,)  act = tanh or sigmoid
+#     ys[t] = Why @ hs[t] + by                                # (V,)
+#     ps[t] = softmax(ys[t])                                  # (V,)  max-shifted
+#     loss  = sum_t -log(ps[t][targets[t]])
+#
+# Every array is C-contiguous and every index has been checked by the Python layer
+# (charrnn._validate) before it gets here: the kernels run without bounds checks,
+# without the GIL and without allocating. Scratch buffers come from the caller.
+# Kernels are `cdef ... noexcept nogil` on raw pointers; the `def` functions at the
+# bottom are the thin drivers that bind memoryviews and release the GIL.
+#
+# Only the recurrence itself (Whh @ h forward, Whh.T @ dhraw backward) runs step by
+# step; everything off it (the output layer, its gradients, dWhh) is done for the
+# whole sequence at once, one gradient row at a time, with the row kept in registers
+# (rowacc in smallblas.h).
+
+from cython cimport floating
+from libc.math cimport log, sqrt, isfinite, INFINITY
+from libc.string cimport memcpy, memset
+from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, int64_t
+
+cdef extern from "smallblas.h" nogil:
+    void rowacc_d(double *y, const double *a, Py_ssize_t a_stride, const double *B,
+                  Py_ssize_t ldb, Py_ssize_t K, Py_ssize_t n)
+    void rowacc_f(float *y, const float *a, Py_ssize_t a_stride, const float *B,
+                  Py_ssize_t ldb, Py_ssize_t K, Py_ssize_t n)
+    void rowacc_rows_d(double *Y, Py_ssize_t ldy, const double *A, Py_ssize_t lda,
+                       Py_ssize_t a_stride, const double *B, Py_ssize_t ldb,
+                       Py_ssize_t m, Py_ssize_t K, Py_ssize_t n)
+    void rowacc_rows_f(float *Y, Py_ssize_t ldy, const float *A, Py_ssize_t lda,
+                       Py_ssize_t a_stride, const float *B, Py_ssize_t ldb,
+                       Py_ssize_t m, Py_ssize_t K, Py_ssize_t n)
+    void transpose_d(double *Bt, const double *B, Py_ssize_t m, Py_ssize_t n)
+    void transpose_f(float *Bt, const float *B, Py_ssize_t m, Py_ssize_t n)
+
+cdef extern from "vecmath.h" nogil:
+    void tanh_inplace_d(double *x, Py_ssize_t n)
+    void tanh_inplace_f(float *x, Py_ssize_t n)
+    void sigmoid_inplace_d(double *x, Py_ssize_t n)
+    void sigmoid_inplace_f(float *x, Py_ssize_t n)
+    double exp_shift_sum_d(double *x, double m, Py_ssize_t n)
+    float exp_shift_sum_f(float *x, float m, Py_ssize_t n)
+
+ctypedef fused index_t:
+    uint8_t
+    uint16_t
+    uint32_t
+
+# Codes shared with charrnn/_validate.py (ACTIVATIONS, OPTIMIZERS, SCHEDULES).
+cdef enum:
+    ACT_TANH = 0
+    ACT_SIGMOID = 1
+    OPT_ADAGRAD = 0
+    OPT_SGD = 1
+    OPT_RMSPROP = 2
+    OPT_ADAM = 3
+    WRAP_SEEDS = 0    # 001/003: reset when p + T + 1 >= N (or n == 0); hprev always reset
+    WRAP_EPOCHS = 1   # 002/004: reset when p + T + 1 > N; hprev reset only if asked
+
+
+# ---------------------------------------------------------------------------
+# BLAS-like helpers, dispatched on the fused type
+# ---------------------------------------------------------------------------
+
+cdef inline void rowacc(floating *y, const floating *a, Py_ssize_t a_stride,
+                        const floating *B, Py_ssize_t ldb, Py_ssize_t K,
+                        Py_ssize_t n) noexcept nogil:
+    # y[j] += sum_k a[k * a_stride] * B[k, j],  B (K, n) with row stride ldb
+    if floating is double:
+        rowacc_d(y, a, a_stride, B, ldb, K, n)
+    else:
+        rowacc_f(y, a, a_stride, B, ldb, K, n)
+
+
+cdef inline void rowacc_rows(floating *Y, Py_ssize_t ldy, const floating *A,
+                             Py_ssize_t lda, Py_ssize_t a_stride, const floating *B,
+                             Py_ssize_t ldb, Py_ssize_t m, Py_ssize_t K,
+                             Py_ssize_t n) noexcept nogil:
+    # Y[r, :] += sum_k A[r * lda + k * a_stride] * B[k, :] for r < m  (two rows at a time)
+    if floating is double:
+        rowacc_rows_d(Y, ldy, A, lda, a_stride, B, ldb, m, K, n)
+    else:
+        rowacc_rows_f(Y, ldy, A, lda, a_stride, B, ldb, m, K, n)
+
+
+cdef inline void transpose(floating *Bt, const floating *B, Py_ssize_t m,
+                           Py_ssize_t n) noexcept nogil:
+    # Bt (n, m) = B.T, B (m, n)
+    if floating is double:
+        transpose_d(Bt, B, m, n)
+    else:
+        transpose_f(Bt, B, m, n)
+
+
+cdef inline void activate(floating *h, Py_ssize_t n, int activation) noexcept nogil:
+    # h = act(h) in place: tanh, or seed 004's sigmoid 1 / (1 + exp(-h))
+    if floating is double:
+        if activation == ACT_TANH:
+            tanh_inplace_d(h, n)
+        else:
+            sigmoid_inplace_d(h, n)
+    else:
+        if activation == ACT_TANH:
+            tanh_inplace_f(h, n)
+        else:
+            sigmoid_inplace_f(h, n)
+
+
+cdef inline floating exp_shift_sum(floating *x, floating m, Py_ssize_t n) noexcept nogil:
+    # x = exp(x - m); returns sum(x)
+    if floating is double:
+        return exp_shift_sum_d(x, m, n)
+    else:
+        return exp_shift_sum_f(x, m, n)
+
+
+# ---------------------------------------------------------------------------
+# rnn_step_forward / softmax_forward: one time step
+# ---------------------------------------------------------------------------
+
+cdef inline void rnn_step_forward(floating *h, const floating *hprev, Py_ssize_t x,
+                                  const floating *Wxh, const floating *WhhT,
+                                  const floating *bh, Py_ssize_t H, Py_ssize_t V,
+                                  int activation) noexcept nogil:
+    # h = act(Wxh[:, x] + Whh @ hprev + bh)       h, hprev (H,)  Wxh (H, V)
+    # WhhT (H, H) is Whh transposed: Whh @ hprev is summed as rows of WhhT.
+    # x < 0 means an all-zero input vector (seed 002's first sampling step).
+    # Wxh @ onehot(x) is a column gather: no one-hot vector is built.
+    cdef Py_ssize_t i
+    if x >= 0:
+        for i in range(H):
+            h[i] = Wxh[i * V + x] + bh[i]
+    else:
+        memcpy(h, bh, H * sizeof(floating))
+    rowacc(h, hprev, 1, WhhT, H, H, H)              # h += Whh @ hprev
+    activate(h, H, activation)
+
+
+cdef inline double softmax_forward(floating *p, Py_ssize_t V) noexcept nogil:
+    # p = softmax(p) in place, max-shifted; returns log(sum(exp(y - max))) + max,
+    # so that -log p[k] = returned - y[k] without underflow.
+    cdef Py_ssize_t v
+    cdef floating m = p[0]
+    cdef floating s
+    for v in range(1, V):
+        if p[v] > m:
+            m = p[v]
+    s = exp_shift_sum(p, m, V)                       # p = exp(y - max)
+    for v in range(V):
+        p[v] = p[v] / s
+    return log(<double>s) + m
+
+
+# ---------------------------------------------------------------------------
+# lossfun_forward / lossfun_backward: a whole sequence (the seeds' lossFun)
+# ---------------------------------------------------------------------------
+
+cdef double lossfun_forward(floating *hs, floating *ps,
+                            const int32_t *inputs, const int32_t *targets,
+                            const floating *hprev,
+                            const floating *Wxh, const floating *WhhT, const floating *WhyT,
+                            const floating *bh, const floating *by,
+                            Py_ssize_t T, Py_ssize_t H, Py_ssize_t V,
+                            int activation) noexcept nogil:
+    # hs (T+1, H): hs[0] = hprev, hs[t+1] = h_t;  ps (T, V): probabilities.
+    # WhhT (H, H), WhyT (H, V): Whh and Why transposed.
+    # Returns the summed cross-entropy loss.
+    cdef Py_ssize_t t
+    cdef floating *p
+    cdef double loss = 0, lse, y_target
+    memcpy(hs, hprev, H * sizeof(floating))
+    for t in range(T):                                  # the recurrence
+        rnn_step_forward(hs + (t + 1) * H, hs + t * H, inputs[t],
+                         Wxh, WhhT, bh, H, V, activation)
+    for t in range(T):
+        memcpy(ps + t * V, by, V * sizeof(floating))
+    rowacc_rows(ps, V, hs + H, H, 1, WhyT, V, T, H, V)  # ys = hs @ Why.T + by
+    for t in range(T):                                  # off the recurrence
+        p = ps + t * V
+        y_target = p[targets[t]]
+        lse = softmax_forward(p, V)
+        loss += lse - y_target                          # -log ps[t][targets[t]]
+    return loss
+
+
+cdef void lossfun_backward(floating *dWxh, floating *dWhh, floating *dWhy,
+                           floating *dbh, floating *dby,
+                           floating *ps, floating *dh, floating *dhnext,
+                           const floating *hs, const int32_t *inputs, const int32_t *targets,
+                           const floating *Whh, const floating *Why,
+                           Py_ssize_t T, Py_ssize_t H, Py_ssize_t V,
+                           int activation, bint bptt_full) noexcept nogil:
+    # Adds the gradients of the loss into dWxh (H, V), dWhh (H, H), dWhy (V, H),
+    # dbh (H,), dby (V,).  ps (T, V) is overwritten with dy, dh (T, H) with dhraw.
+    # bptt_full=False is Elman's network: hs[t-1] is a constant input, no dhnext.
+    cdef Py_ssize_t t, i, v, x
+    cdef floating *dy
+    cdef floating *d
+    cdef const floating *h
+    memset(dh, 0, T * H * sizeof(floating))
+    for t in range(T):                                  # off the recurrence
+        dy = ps + t * V
+        dy[targets[t]] -= 1                             # dy = ps[t] - onehot(target)
+        for v in range(V):
+            dby[v] += dy[v]                             # dby += dy
+    rowacc_rows(dh, H, ps, V, 1, Why, H, T, V, H)       # dh[t] = Why.T @ dy[t]
+    memset(dhnext, 0, H * sizeof(floating))
+    for t in range(T - 1, -1, -1):                      # the recurrence, backwards
+        d = dh + t * H
+        h = hs + (t + 1) * H
+        if bptt_full:
+            for i in range(H):
+                d[i] += dhnext[i]                       # dh = Why.T @ dy + dhnext
+        if activation == ACT_TANH:
+            for i in range(H):
+                d[i] = (1 - h[i] * h[i]) * d[i]         # dhraw, through tanh
+        else:
+            for i in range(H):
+                d[i] = (h[i] * (1 - h[i])) * d[i]       # dhraw, through the sigmoid
+        if bptt_full and t > 0:
+            memset(dhnext, 0, H * sizeof(floating))
+            rowacc(dhnext, d, 1, Whh, H, H, H)          # dhnext = Whh.T @ dhraw
+    for t in range(T - 1, -1, -1):                      # off the recurrence again
+        d = dh + t * H
+        x = inputs[t]
+        for i in range(H):
+            dbh[i] += d[i]                              # dbh += dhraw
+        for i in range(H):
+            dWxh[i * V + x] += d[i]                     # dWxh[:, x] += dhraw (scatter)
+    rowacc_rows(dWhh, H, dh, 1, H, hs, H, H, T, H)      # dWhh += sum_t dhraw[t] hs[t-1].T
+    rowacc_rows(dWhy, H, ps, 1, V, hs + H, H, V, T, H)  # dWhy += sum_t dy[t] hs[t].T
+
+
+cdef inline floating clipped(floating d, floating c) noexcept nogil:
+    # np.clip(d, -c, c): NaN stays NaN
+    return c if d > c else (-c if d < -c else d)
+
+
+cdef inline void clip_inplace(floating *g, Py_ssize_t n, floating c) noexcept nogil:
+    # np.clip(g, -c, c, out=g); NaN stays NaN, as in numpy
+    cdef Py_ssize_t k
+    for k in range(n):
+        g[k] = clipped(g[k], c)
+
+
+# ---------------------------------------------------------------------------
+# optimizer_update: clip and one parameter update, fused in one pass over P
+# ---------------------------------------------------------------------------
+
+cdef bint optimizer_update(floating *param, const floating *dparam, floating *m1,
+                           floating *m2, Py_ssize_t P, int optimizer, double lr,
+                           double clip, double beta1, double beta2, double eps,
+                           int64_t step) noexcept nogil:
+    # param, dparam, m1, m2 (P,): the five parameter arrays laid end to end.
+    # The gradient is clipped to [-clip, clip] (clip < 0: not at all) on the way in.
+    # step counts updates from 1 (Adam's bias correction). One loop per optimizer,
+    # with no branch inside, so that each vectorises (sqrt and division included).
+    # Returns whether every updated parameter is finite.
+    cdef Py_ssize_t k
+    cdef floating d, nan_or_zero = 0                 # param * 0 is NaN for inf and NaN
+    cdef floating c = <floating>(clip if clip >= 0 else INFINITY)
+    cdef floating neg_lr = <floating>(-lr)
+    cdef floating fb1 = <floating>beta1, fb2 = <floating>beta2, feps = <floating>eps
+    cdef floating bc1, bc2
+    if optimizer == OPT_ADAGRAD:
+        for k in range(P):
+            d = clipped(dparam[k], c)
+            m1[k] += d * d                              # mem += dparam * dparam
+            param[k] += neg_lr * d / sqrt(m1[k] + <floating>1e-8)
+            nan_or_zero += param[k] * 0
+    elif optimizer == OPT_SGD:
+        for k in range(P):
+            d = clipped(dparam[k], c)
+            param[k] += neg_lr * d
+            nan_or_zero += param[k] * 0
+    elif optimizer == OPT_RMSPROP:
+        for k in range(P):
+            d = clipped(dparam[k], c)
+            m1[k] = fb2 * m1[k] + (1 - fb2) * d * d     # cache = decay*cache + (1-decay)*d^2
+            param[k] += neg_lr * d / (sqrt(m1[k]) + feps)
+            nan_or_zero += param[k] * 0
+    else:
+        bc1 = <floating>(1 - beta1 ** step)
+        bc2 = <floating>(1 - beta2 ** step)
+        for k in range(P):
+            d = clipped(dparam[k], c)
+            m1[k] = fb1 * m1[k] + (1 - fb1) * d         # m = b1*m + (1-b1)*d
+            m2[k] = fb2 * m2[k] + (1 - fb2) * d * d     # v = b2*v + (1-b2)*d^2
+            param[k] += neg_lr * (m1[k] / bc1) / (sqrt(m2[k] / bc2) + feps)
+            nan_or_zero += param[k] * 0
+    return nan_or_zero == 0
+
+
+# ---------------------------------------------------------------------------
+# Python-facing drivers: bind memoryviews, release the GIL, run, return scalars
+# ---------------------------------------------------------------------------
+
+def lossfun(const int32_t[::1] inputs, const int32_t[::1] targets,
+            const floating[::1] hprev,                                   # (H,)
+            const floating[:, ::1] Wxh, const floating[:, ::1] Whh,      # (H, V) (H, H)
+            const floating[:, ::1] Why,                                  # (V, H)
+            const floating[::1] bh, const floating[::1] by,              # (H,) (V,)
+            floating[:, ::1] dWxh, floating[:, ::1] dWhh, floating[:, ::1] dWhy,
+            floating[::1] dbh, floating[::1] dby,                        # zeroed here
+            floating[:, ::1] hs, floating[:, ::1] ps,                    # (T+1, H) (T, V)
+            floating[:, ::1] dh, floating[::1] dhnext,                   # (T, H) (H,)
+            floating[:, ::1] WhhT, floating[:, ::1] WhyT,                # (H, H) (H, V) scratch
+            int activation, bint bptt_full, double clip):
+    """Loss and clipped gradients of one sequence; h_last is left in hs[T]."""
+    cdef Py_ssize_t T = inputs.shape[0], H = Whh.shape[0], V = Wxh.shape[1]
+    cdef double loss
+    with nogil:
+        memset(&dWxh[0, 0], 0, H * V * sizeof(floating))
+        memset(&dWhh[0, 0], 0, H * H * sizeof(floating))
+        memset(&dWhy[0, 0], 0, V * H * sizeof(floating))
+        memset(&dbh[0], 0, H * sizeof(floating))
+        memset(&dby[0], 0, V * sizeof(floating))
+        transpose(&WhhT[0, 0], &Whh[0, 0], H, H)
+        transpose(&WhyT[0, 0], &Why[0, 0], V, H)
+        loss = lossfun_forward(&hs[0, 0], &ps[0, 0], &inputs[0], &targets[0], &hprev[0],
+                               &Wxh[0, 0], &WhhT[0, 0], &WhyT[0, 0], &bh[0], &by[0],
+                               T, H, V, activation)
+        lossfun_backward(&dWxh[0, 0], &dWhh[0, 0], &dWhy[0, 0], &dbh[0], &dby[0],
+                         &ps[0, 0], &dh[0, 0], &dhnext[0], &hs[0, 0],
+                         &inputs[0], &targets[0], &Whh[0, 0], &Why[0, 0],
+                         T, H, V, activation, bptt_full)
+        if clip >= 0:                                   # np.clip(dparam, -5, 5)
+            clip_inplace(&dWxh[0, 0], H * V, <floating>clip)
+            clip_inplace(&dWhh[0, 0], H * H, <floating>clip)
+            clip_inplace(&dWhy[0, 0], V * H, <floating>clip)
+            clip_inplace(&dbh[0], H, <floating>clip)
+            clip_inplace(&dby[0], V, <floating>clip)
+    return loss
+
+
+def train_loop(const index_t[::1] data,            # (N,) the encoded text
+               floating[::1] flat,                 # (P,) Wxh, Whh, Why, bh, by end to end
+               floating[::1] m1, floating[::1] m2, # (P,) optimizer state
+               floating[::1] hprev,                # (H,) carried hidden state, updated
+               floating[::1] grad,                 # (P,) scratch
+               floating[:, ::1] hs, floating[:, ::1] ps,   # (T+1, H) (T, V) scratch
+               floating[:, ::1] dh, floating[::1] dhnext,  # (T, H) (H,) scratch
+               floating[:, ::1] WhhT, floating[:, ::1] WhyT,  # (H, H) (H, V) scratch
+               int32_t[::1] window,                # (2T,) scratch: inputs then targets
+               double[::1] loss_out, double[::1] smooth_out,   # (n_iter,) history
+               Py_ssize_t H, Py_ssize_t V,
+               Py_ssize_t p, int64_t n, double smooth_loss,
+               int activation, int optimizer, bint bptt_full, int wrap,
+               bint reset_each_epoch, double lr, double clip,
+               double beta1, double beta2, double eps):
+    """Run len(loss_out) training iterations of the seeds' main loop.
+
+    Returns ``(iterations_done, p, n, smooth_loss, epochs_wrapped, status)``. It stops
+    early (iterations_done < len(loss_out)) with status 1 at a non-finite loss, before
+    updating, and with status 2 after an update that made a parameter non-finite.
+    """
+    cdef Py_ssize_t N = data.shape[0], T = hs.shape[0] - 1, P = flat.shape[0]
+    cdef Py_ssize_t n_iter = loss_out.shape[0], k, t, done = 0, wrapped = 0
+    cdef floating *Wxh = &flat[0]
+    cdef floating *Whh = Wxh + H * V
+    cdef floating *Why = Whh + H * H
+    cdef floating *bh = Why + V * H
+    cdef floating *by = bh + H
+    cdef floating *dWxh = &grad[0]
+    cdef floating *dWhh = dWxh + H * V
+    cdef floating *dWhy = dWhh + H * H
+    cdef floating *dbh = dWhy + V * H
+    cdef floating *dby = dbh + H
+    cdef int32_t *inputs = &window[0]
+    cdef int32_t *targets = &window[T]
+    cdef double loss
+    cdef bint wrap_now
+    cdef int status = 0
+    with nogil:
+        for k in range(n_iter):
+            if wrap == WRAP_SEEDS:
+                wrap_now = p + T + 1 >= N or n == 0
+                if wrap_now:
+                    memset(&hprev[0], 0, H * sizeof(floating))
+                    p = 0
+            else:
+                wrap_now = p + T + 1 > N
+                if wrap_now:
+                    p = 0
+                    if reset_each_epoch:
+                        memset(&hprev[0], 0, H * sizeof(floating))
+            if wrap_now and n > 0:
+                wrapped += 1
+            for t in range(T):
+                inputs[t] = data[p + t]
+                targets[t] = data[p + t + 1]
+            memset(dWxh, 0, P * sizeof(floating))
+            transpose(&WhhT[0, 0], Whh, H, H)
+            transpose(&WhyT[0, 0], Why, V, H)
+            loss = lossfun_forward(&hs[0, 0], &ps[0, 0], inputs, targets, &hprev[0],
+                                   Wxh, &WhhT[0, 0], &WhyT[0, 0], bh, by, T, H, V, activation)
+            if not isfinite(loss):
+                status = 1
+                break
+            lossfun_backward(dWxh, dWhh, dWhy, dbh, dby, &ps[0, 0], &dh[0, 0],
+                             &dhnext[0], &hs[0, 0], inputs, targets, Whh, Why,
+                             T, H, V, activation, bptt_full)
+            smooth_loss = smooth_loss * 0.999 + loss * 0.001
+            if not optimizer_update(&flat[0], &grad[0], &m1[0], &m2[0], P, optimizer,
+                                    lr, clip, beta1, beta2, eps, n + 1):
+                status = 2
+                break
+            memcpy(&hprev[0], &hs[T, 0], H * sizeof(floating))
+            loss_out[k] = loss
+            smooth_out[k] = smooth_loss
+            p += T
+            n += 1
+            done += 1
+    return done, p, n, smooth_loss, wrapped, status
+
+
+def sample(floating[::1] h,                        # (H,) updated to the last hidden state
+           Py_ssize_t seed_ix,                     # < 0: all-zero first input
+           const double[::1] uniforms,             # (n,) one draw per character
+           const floating[:, ::1] Wxh, const floating[:, ::1] Whh,
+           const floating[:, ::1] Why,
+           const floating[::1] bh, const floating[::1] by,
+           floating[::1] hnext, floating[::1] p,   # (H,) (V,) scratch
+           floating[:, ::1] WhhT, floating[:, ::1] WhyT,   # (H, H) (H, V) scratch
+           int64_t[::1] out,                       # (n,) sampled indices
+           int activation, double temperature, bint greedy, Py_ssize_t top_k):
+    """Sample len(out) indices, as the seeds' np.random.choice loop does.
+
+    The draw is numpy's: ``searchsorted(cumsum(p) / cumsum(p)[-1], u, 'right')``.
+    ``greedy`` takes the argmax and uses no uniform; ``top_k > 0`` keeps only the
+    k largest logits (ties at the k-th value are kept).
+    """
+    cdef Py_ssize_t n = out.shape[0], H = Whh.shape[0], V = Wxh.shape[1]
+    cdef Py_ssize_t t, v, j, x = seed_ix, best, above
+    cdef floating thr
+    cdef double c, total, u
+    with nogil:
+        transpose(&WhhT[0, 0], &Whh[0, 0], H, H)
+        transpose(&WhyT[0, 0], &Why[0, 0], V, H)
+        for t in range(n):
+            rnn_step_forward(&hnext[0], &h[0], x, &Wxh[0, 0], &WhhT[0, 0], &bh[0],
+                             H, V, activation)
+            memcpy(&h[0], &hnext[0], H * sizeof(floating))
+            memcpy(&p[0], &by[0], V * sizeof(floating))
+            rowacc(&p[0], &h[0], 1, &WhyT[0, 0], V, H, V)    # y = Why @ h + by
+            if greedy:
+                best = 0
+                for v in range(1, V):
+                    if p[v] > p[best]:
+                        best = v
+                x = best
+            else:
+                if temperature != 1.0:
+                    for v in range(V):
+                        p[v] = p[v] / temperature
+                if 0 < top_k < V:
+                    # the k-th largest logit: the largest value with >= k values at or above it
+                    thr = -INFINITY
+                    for v in range(V):
+                        above = 0
+                        for j in range(V):
+                            if p[j] >= p[v]:
+                                above += 1
+                        if above >= top_k and p[v] > thr:
+                            thr = p[v]
+                    for v in range(V):
+                        if p[v] < thr:
+                            p[v] = -INFINITY
+                softmax_forward(&p[0], V)
+                total = 0
+                for v in range(V):                        # cdf = cumsum(p)
+                    total += p[v]
+                u = uniforms[t]
+                c = 0
+                x = V - 1
+                for v in range(V):
+                    c += p[v]
+                    if u < c / total:                     # searchsorted(cdf / cdf[-1], u, 'right')
+                        x = v
+                        break
+            out[t] = x
+    return None
+
+
+def advance_hidden(floating[::1] h,                # (H,) updated in place
+                   const int32_t[::1] inputs,      # (T,)
+                   const floating[:, ::1] Wxh, const floating[:, ::1] Whh,
+                   const floating[::1] bh, floating[::1] hnext,   # (H,) scratch
+                   floating[:, ::1] WhhT,                          # (H, H) scratch
+                   int activation):
+    """Feed ``inputs`` through the recurrence (no outputs): warms h on a prime text."""
+    cdef Py_ssize_t t, T = inputs.shape[0], H = Whh.shape[0], V = Wxh.shape[1]
+    with nogil:
+        transpose(&WhhT[0, 0], &Whh[0, 0], H, H)
+        for t in range(T):
+            rnn_step_forward(&hnext[0], &h[0], inputs[t], &Wxh[0, 0], &WhhT[0, 0], &bh[0],
+                             H, V, activation)
+            memcpy(&h[0], &hnext[0], H * sizeof(floating))
+
+
+def evaluate(const index_t[::1] data,               # (N,) encoded text
+             floating[::1] h,                       # (H,) start state, updated
+             const floating[:, ::1] Wxh, const floating[:, ::1] Whh,
+             const floating[:, ::1] Why,
+             const floating[::1] bh, const floating[::1] by,
+             floating[::1] hnext, floating[::1] p,  # (H,) (V,) scratch
+             floating[:, ::1] WhhT, floating[:, ::1] WhyT,   # (H, H) (H, V) scratch
+             int activation):
+    """Summed loss of predicting data[1:] from data[:-1] (forward only, no gradients)."""
+    cdef Py_ssize_t t, N = data.shape[0], H = Whh.shape[0], V = Wxh.shape[1]
+    cdef double loss = 0, y_target
+    with nogil:
+        transpose(&WhhT[0, 0], &Whh[0, 0], H, H)
+        transpose(&WhyT[0, 0], &Why[0, 0], V, H)
+        for t in range(N - 1):
+            rnn_step_forward(&hnext[0], &h[0], data[t], &Wxh[0, 0], &WhhT[0, 0], &bh[0],
+                             H, V, activation)
+            memcpy(&h[0], &hnext[0], H * sizeof(floating))
+            memcpy(&p[0], &by[0], V * sizeof(floating))
+            rowacc(&p[0], &h[0], 1, &WhyT[0, 0], V, H, V)
+            y_target = p[data[t + 1]]
+            loss += softmax_forward(&p[0], V) - y_target
+    return loss
