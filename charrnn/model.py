@@ -195,6 +195,42 @@ class CharRNN:
             )
         self._data = _data.encode(text, self.chars)
 
+    def set_data(self, indices):
+        """Use an encoded text as the training data, without copying it.
+
+        Parameters
+        ----------
+        indices : ndarray or numpy.memmap, shape (N,), dtype uint8, uint16 or uint32
+            Indices into ``chars``, C-contiguous, ``N >= seq_length + 1``: e.g. the
+            ``indices`` of :func:`charrnn.data.encode_file`. The model keeps a reference
+            to the array itself (a memmap stays on disk), so it must not be changed
+            while the model trains on it.
+
+        Raises
+        ------
+        ValueError
+            If the array is not of that form, or holds an index ``>= vocab_size``.
+        """
+        if not isinstance(indices, np.ndarray):
+            raise ValueError(f"indices must be a numpy array, got {type(indices).__name__}")
+        if indices.ndim != 1:
+            raise ValueError(f"indices must be one-dimensional, got shape {indices.shape}")
+        if indices.dtype not in (np.uint8, np.uint16, np.uint32):
+            raise ValueError(f"indices must have dtype uint8, uint16 or uint32, got "
+                             f"{indices.dtype}")
+        if not indices.flags.c_contiguous:
+            raise ValueError("indices must be C-contiguous (np.ascontiguousarray makes a copy)")
+        if indices.size < self.seq_length + 1:
+            raise ValueError(
+                f"indices has {indices.size} characters; training needs at least "
+                f"seq_length + 1 = {self.seq_length + 1}")
+        top = int(indices.max())  # the kernel indexes without bounds checks
+        if top >= self.vocab_size:
+            k = int(np.argmax(indices >= self.vocab_size))
+            raise ValueError(f"indices[{k}] = {indices[k]} is outside the vocabulary "
+                             f"[0, {self.vocab_size})")
+        self._data = indices
+
     def iterations_per_epoch(self):
         """Chunks of ``seq_length`` in one pass of the epoch schedule."""
         self._need_data()
@@ -202,7 +238,8 @@ class CharRNN:
 
     def _need_data(self):
         if self._data is None:
-            raise ValueError("this model has no training text: call set_text(text) or train()")
+            raise ValueError("this model has no training text: call set_text(text), "
+                             "set_data(indices) or train()")
 
     def fit(self, num_iterations=None, *, epochs=None, callback=None, report_every=1000):
         """Train for more iterations, continuing exactly where the last call stopped.
@@ -403,8 +440,12 @@ def train(text, hidden_size=100, seq_length=25, learning_rate=0.1, num_iteration
 
     Parameters
     ----------
-    text : str
-        At least ``seq_length + 1`` characters.
+    text : str or EncodedText
+        At least ``seq_length + 1`` characters. Or, for texts too big for a ``str``, an
+        already encoded text: :func:`charrnn.data.encode_file`'s ``EncodedText`` or any
+        ``(indices, chars)`` pair, whose ``chars`` is then the vocabulary and whose
+        indices (an array or ``numpy.memmap``) are trained on without a copy (see
+        :meth:`CharRNN.set_data`).
     hidden_size, seq_length, learning_rate, seed
         As in the seeds (100, 25, 0.1) and the weights' seed.
     num_iterations : int, optional
@@ -423,8 +464,14 @@ def train(text, hidden_size=100, seq_length=25, learning_rate=0.1, num_iteration
     """
     if num_iterations is None and epochs is None:
         num_iterations = 1000
-    model = CharRNN(_data.vocabulary(text), hidden_size, seq_length, learning_rate, seed=seed,
-                    **options)
-    model.set_text(text)
+    if isinstance(text, str):
+        chars, indices = _data.vocabulary(text), None
+    else:
+        indices, chars = _data.as_encoded(text)
+    model = CharRNN(chars, hidden_size, seq_length, learning_rate, seed=seed, **options)
+    if indices is None:
+        model.set_text(text)
+    else:
+        model.set_data(indices)
     return model.fit(num_iterations, epochs=epochs, callback=callback,
                      report_every=report_every)
