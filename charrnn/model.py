@@ -22,12 +22,19 @@ class History:
         Loss of the sequence of that iteration (summed over its characters, nats).
     smooth_loss : ndarray of float64
         The seeds' ``smooth_loss = smooth_loss * 0.999 + loss * 0.001`` after it.
+    val_iteration : ndarray of int64
+        Iterations (number done) at which a validation loss was recorded.
+    val_loss : ndarray of float64
+        Validation loss at those iterations, in bits per character (see
+        :meth:`add_val_loss`).
     """
 
     def __init__(self):
         self._loss = np.empty(0)
         self._smooth = np.empty(0)
         self._size = 0
+        self._val_iteration = []
+        self._val_loss = []
 
     def __len__(self):
         return self._size
@@ -43,6 +50,19 @@ class History:
     @property
     def iteration(self):
         return np.arange(self._size, dtype=np.int64)
+
+    @property
+    def val_iteration(self):
+        return np.array(self._val_iteration, dtype=np.int64)
+
+    @property
+    def val_loss(self):
+        return np.array(self._val_loss, dtype=np.float64)
+
+    def add_val_loss(self, iteration, bits_per_char):
+        """Record a validation loss (bits per character) measured after ``iteration``."""
+        self._val_iteration.append(check.integer(iteration, "iteration", minimum=0))
+        self._val_loss.append(check.real(bits_per_char, "bits_per_char", nonnegative=True))
 
     def _reserve(self, extra):
         """Views of the next ``extra`` slots, growing the buffers geometrically."""
@@ -241,7 +261,8 @@ class CharRNN:
             raise ValueError("this model has no training text: call set_text(text), "
                              "set_data(indices) or train()")
 
-    def fit(self, num_iterations=None, *, epochs=None, callback=None, report_every=1000):
+    def fit(self, num_iterations=None, *, epochs=None, callback=None, report_every=1000,
+            schedule=None):
         """Train for more iterations, continuing exactly where the last call stopped.
 
         Parameters
@@ -255,6 +276,10 @@ class CharRNN:
             Called as ``callback(model)`` every ``report_every`` iterations and at the end.
         report_every : int
             How often the compiled loop returns to Python for ``callback``.
+        schedule : {"iterations", "epochs"}, optional
+            The walk of the text. Default: ``"epochs"`` when ``epochs`` is given, else
+            ``"iterations"``. ``fit(n, schedule="epochs")`` runs ``n`` iterations of the
+            epoch walk, to stop or continue in the middle of an epoch.
 
         Returns
         -------
@@ -271,7 +296,12 @@ class CharRNN:
         self._need_data()
         if (num_iterations is None) == (epochs is None):
             raise ValueError("give exactly one of num_iterations and epochs")
-        schedule = "iterations" if epochs is None else "epochs"
+        if schedule is None:
+            schedule = "iterations" if epochs is None else "epochs"
+        elif schedule not in ("iterations", "epochs"):
+            raise ValueError(f"schedule must be 'iterations' or 'epochs', got {schedule!r}")
+        elif epochs is not None and schedule != "epochs":
+            raise ValueError("epochs needs schedule='epochs'")
         if self.schedule is None or self.iteration == 0:
             self.schedule = schedule
         elif schedule != self.schedule:
@@ -409,6 +439,15 @@ class CharRNN:
                           activation=self.activation, temperature=temperature,
                           greedy=greedy, top_k=top_k)
         return _data.decode(ixes, self.chars)
+
+    def save(self, path):
+        """Write the model and its whole training state to one ``.npz`` checkpoint.
+
+        See :func:`charrnn.checkpoint.save`; :func:`charrnn.load` reads it back.
+        """
+        from .checkpoint import save
+
+        save(self, path)
 
     def evaluate(self, text):
         """Average loss per character (nats) of predicting ``text[1:]`` from ``text[:-1]``.
