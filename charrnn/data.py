@@ -16,8 +16,10 @@ __all__ = ["vocabulary", "encode", "decode", "index_dtype", "default_corpus",
 
 #: Bytes read per chunk by the file functions: large enough that numpy's per-call
 #: overhead vanishes, small enough that a chunk's temporaries (about 13 bytes per
-#: character: its str, UTF-32 code points, intp copies) stay near 100 MB.
-CHUNK_BYTES = 1 << 23
+#: character: its str, UTF-32 code points, bincount's intp copy) are reused by the
+#: allocator instead of being mapped afresh. On a 100 MB file: 1 MiB chunks 275 MB/s,
+#: 4 MiB 137 MB/s, 8 MiB 108 MB/s (the difference is page-fault time).
+CHUNK_BYTES = 1 << 20
 
 _N_CODEPOINTS = 0x110000  # every Unicode code point, U+0000 .. U+10FFFF
 
@@ -99,8 +101,8 @@ def as_encoded(encoded):
     """
     if not isinstance(encoded, tuple) or len(encoded) != 2:
         raise ValueError(
-            f"an encoded text must be an EncodedText or an (indices, chars) pair, got "
-            f"{type(encoded).__name__}")
+            f"text must be a str, or an encoded text: an EncodedText or an (indices, chars) "
+            f"pair; got {type(encoded).__name__}")
     indices, chars = encoded
     if not isinstance(indices, np.ndarray):
         raise ValueError(f"indices must be a numpy array, got {type(indices).__name__}")
