@@ -253,6 +253,8 @@ def _save(model, path, meta):
 
 def _cmd_train(args):
     console = Console(args.quiet)
+    if args.resume and not args.checkpoint:
+        args.checkpoint = args.resume  # keep saving where it came from
     if args.keep_best and not args.checkpoint:
         raise CLIError("--keep-best needs --checkpoint PATH (the best one is kept beside it)")
     if args.checkpoint:
@@ -617,7 +619,7 @@ def _add_train(sub):
                         "best validation loss, as PATH with .best before its extension")
     o.add_argument("--resume", metavar="PATH",
                    help="continue training from this checkpoint, on the same text (FILE defaults "
-                        "to the checkpoint's)")
+                        "to the checkpoint's) and saving to it unless --checkpoint is given")
     o.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=_cmd_train)
 
