@@ -195,21 +195,25 @@ class _Interrupt:
 
 
 def _model_options(args, saved=None):
-    """Model options from the command line; on resume, checked against the checkpoint."""
+    """Model options from the command line; on resume, checked against the checkpoint.
+
+    ``--clip`` 0 (or 'none') stands for no clipping, ``clip=None``.
+    """
     out = {}
     for name, default in MODEL_OPTIONS:
         given = getattr(args, name)
         if saved is None:
             out[name] = default if given is None else given
-            continue
-        value = saved[name]
-        if given is not None and given != value:
-            flag = "--" + name.replace("_", "-")
-            raise CLIError(f"{args.resume} was trained with {flag} {value}, not {given}; "
-                           f"leave {flag} out when resuming")
-        out[name] = value
-    if saved is None and out["clip"] is not None and out["clip"] <= 0:
-        out["clip"] = None  # --clip 0: no clipping
+        else:
+            value = saved[name]
+            same = value if not (name == "clip" and value is None) else 0.0
+            if given is not None and given != same:
+                flag = "--" + name.replace("_", "-")
+                raise CLIError(f"{args.resume} was trained with {flag} {value}, not {given}; "
+                               f"leave {flag} out when resuming")
+            out[name] = value
+    if out["clip"] is not None and out["clip"] <= 0:
+        out["clip"] = None
     return out
 
 

@@ -68,7 +68,18 @@ def assert_same_training(a, b):
 
 # -- help and the command line itself ------------------------------------------------------
 
-@pytest.mark.parametrize("command", ["", "train", "sample", "eval", "plot"])
+def _has_bench():
+    try:
+        from charrnn import bench
+    except ImportError:
+        return False
+    return hasattr(bench, "add_arguments") and hasattr(bench, "run")
+
+
+COMMANDS = ["", "train", "sample", "eval", "plot"] + (["bench"] if _has_bench() else [])
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_help_on_every_command(command, tmp_path):
     _, out, _ = run(*command.split(), "--help", cwd=tmp_path)
     assert out.startswith("usage: charrnn") and "--help" in out
@@ -370,6 +381,12 @@ def test_resume_refuses_changes(trained):
     assert_error(err, "trained by iterations")
     _, _, err = run("train", "poem.txt", "--resume", "m.npz", "--lower", rc=2, cwd=work)
     assert_error(err, "--lower", "leave --lower out")
+    _, _, err = run("train", "poem.txt", "--resume", "m.npz", "--clip", "none", rc=2,
+                    cwd=work)
+    assert_error(err, "--clip 5.0, not 0.0")
+    run("train", "poem.txt", "--resume", "m.npz", "--clip", "5", "--hidden-size", "24",
+        "--iterations", "310", "--quiet", cwd=work)
+    assert charrnn.load(path).iteration == 310
 
 
 # -- the README's terminal workflow ----------------------------------------------------------
