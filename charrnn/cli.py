@@ -395,8 +395,8 @@ def _cmd_train(args):
     console.end_line()
     if interrupt.flag:
         if not args.quiet:
-            where = f"; saved {latest}, resume with: charrnn train --resume {latest}" \
-                if latest else ""
+            where = (f"; saved {latest}, resume with: charrnn train --resume {latest}"
+                     if latest else " (nothing saved: there was no --checkpoint)")
             print(f"charrnn: interrupted at iteration {model.iteration}{where}",
                   file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
@@ -438,6 +438,9 @@ def _cmd_sample(args):
         prime = os.fsencode(prime).decode("latin-1")
     if prime is not None:
         missing = sorted(set(prime) - set(model.char_to_ix))
+        if missing and bytes_mode:
+            shown = bytes(ord(c) for c in missing)
+            raise CLIError(f"--prime has bytes that are not in the model's vocabulary: {shown!r}")
         if missing:
             raise CLIError(f"--prime has characters that are not in the model's vocabulary: "
                            f"{''.join(missing)!r}")
