@@ -1,7 +1,6 @@
 """The ``charrnn`` command line, driven end to end in subprocesses."""
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
