@@ -22,12 +22,19 @@ class History:
         Loss of the sequence of that iteration (summed over its characters, nats).
     smooth_loss : ndarray of float64
         The seeds' ``smooth_loss = smooth_loss * 0.999 + loss * 0.001`` after it.
+    val_iteration : ndarray of int64
+        Iterations (number done) at which a validation loss was recorded.
+    val_loss : ndarray of float64
+        Validation loss at those iterations, in bits per character (see
+        :meth:`add_val_loss`).
     """
 
     def __init__(self):
         self._loss = np.empty(0)
         self._smooth = np.empty(0)
         self._size = 0
+        self._val_iteration = []
+        self._val_loss = []
 
     def __len__(self):
         return self._size
@@ -43,6 +50,19 @@ class History:
     @property
     def iteration(self):
         return np.arange(self._size, dtype=np.int64)
+
+    @property
+    def val_iteration(self):
+        return np.array(self._val_iteration, dtype=np.int64)
+
+    @property
+    def val_loss(self):
+        return np.array(self._val_loss, dtype=np.float64)
+
+    def add_val_loss(self, iteration, bits_per_char):
+        """Record a validation loss (bits per character) measured after ``iteration``."""
+        self._val_iteration.append(check.integer(iteration, "iteration", minimum=0))
+        self._val_loss.append(check.real(bits_per_char, "bits_per_char", nonnegative=True))
 
     def _reserve(self, extra):
         """Views of the next ``extra`` slots, growing the buffers geometrically."""
@@ -195,6 +215,42 @@ class CharRNN:
             )
         self._data = _data.encode(text, self.chars)
 
+    def set_data(self, indices):
+        """Use an encoded text as the training data, without copying it.
+
+        Parameters
+        ----------
+        indices : ndarray or numpy.memmap, shape (N,), dtype uint8, uint16 or uint32
+            Indices into ``chars``, C-contiguous, ``N >= seq_length + 1``: e.g. the
+            ``indices`` of :func:`charrnn.data.encode_file`. The model keeps a reference
+            to the array itself (a memmap stays on disk), so it must not be changed
+            while the model trains on it.
+
+        Raises
+        ------
+        ValueError
+            If the array is not of that form, or holds an index ``>= vocab_size``.
+        """
+        if not isinstance(indices, np.ndarray):
+            raise ValueError(f"indices must be a numpy array, got {type(indices).__name__}")
+        if indices.ndim != 1:
+            raise ValueError(f"indices must be one-dimensional, got shape {indices.shape}")
+        if indices.dtype not in (np.uint8, np.uint16, np.uint32):
+            raise ValueError(f"indices must have dtype uint8, uint16 or uint32, got "
+                             f"{indices.dtype}")
+        if not indices.flags.c_contiguous:
+            raise ValueError("indices must be C-contiguous (np.ascontiguousarray makes a copy)")
+        if indices.size < self.seq_length + 1:
+            raise ValueError(
+                f"indices has {indices.size} characters; training needs at least "
+                f"seq_length + 1 = {self.seq_length + 1}")
+        top = int(indices.max())  # the kernel indexes without bounds checks
+        if top >= self.vocab_size:
+            k = int(np.argmax(indices >= self.vocab_size))
+            raise ValueError(f"indices[{k}] = {indices[k]} is outside the vocabulary "
+                             f"[0, {self.vocab_size})")
+        self._data = indices
+
     def iterations_per_epoch(self):
         """Chunks of ``seq_length`` in one pass of the epoch schedule."""
         self._need_data()
@@ -202,9 +258,11 @@ class CharRNN:
 
     def _need_data(self):
         if self._data is None:
-            raise ValueError("this model has no training text: call set_text(text) or train()")
+            raise ValueError("this model has no training text: call set_text(text), "
+                             "set_data(indices) or train()")
 
-    def fit(self, num_iterations=None, *, epochs=None, callback=None, report_every=1000):
+    def fit(self, num_iterations=None, *, epochs=None, callback=None, report_every=1000,
+            schedule=None):
         """Train for more iterations, continuing exactly where the last call stopped.
 
         Parameters
@@ -218,6 +276,10 @@ class CharRNN:
             Called as ``callback(model)`` every ``report_every`` iterations and at the end.
         report_every : int
             How often the compiled loop returns to Python for ``callback``.
+        schedule : {"iterations", "epochs"}, optional
+            The walk of the text. Default: ``"epochs"`` when ``epochs`` is given, else
+            ``"iterations"``. ``fit(n, schedule="epochs")`` runs ``n`` iterations of the
+            epoch walk, to stop or continue in the middle of an epoch.
 
         Returns
         -------
@@ -234,7 +296,12 @@ class CharRNN:
         self._need_data()
         if (num_iterations is None) == (epochs is None):
             raise ValueError("give exactly one of num_iterations and epochs")
-        schedule = "iterations" if epochs is None else "epochs"
+        if schedule is None:
+            schedule = "iterations" if epochs is None else "epochs"
+        elif schedule not in ("iterations", "epochs"):
+            raise ValueError(f"schedule must be 'iterations' or 'epochs', got {schedule!r}")
+        elif epochs is not None and schedule != "epochs":
+            raise ValueError("epochs needs schedule='epochs'")
         if self.schedule is None or self.iteration == 0:
             self.schedule = schedule
         elif schedule != self.schedule:
@@ -374,6 +441,15 @@ class CharRNN:
                           greedy=greedy, top_k=top_k)
         return _data.decode(ixes, self.chars)
 
+    def save(self, path):
+        """Write the model and its whole training state to one ``.npz`` checkpoint.
+
+        See :func:`charrnn.checkpoint.save`; :func:`charrnn.load` reads it back.
+        """
+        from .checkpoint import save
+
+        save(self, path)
+
     def evaluate(self, text):
         """Average loss per character (nats) of predicting ``text[1:]`` from ``text[:-1]``.
 
@@ -406,8 +482,12 @@ def train(text, hidden_size=100, seq_length=25, learning_rate=0.1, num_iteration
 
     Parameters
     ----------
-    text : str
-        At least ``seq_length + 1`` characters.
+    text : str or EncodedText
+        At least ``seq_length + 1`` characters. Or, for texts too big for a ``str``, an
+        already encoded text: :func:`charrnn.data.encode_file`'s ``EncodedText`` or any
+        ``(indices, chars)`` pair, whose ``chars`` is then the vocabulary and whose
+        indices (an array or ``numpy.memmap``) are trained on without a copy (see
+        :meth:`CharRNN.set_data`).
     hidden_size, seq_length, learning_rate, seed
         As in the seeds (100, 25, 0.1) and the weights' seed.
     num_iterations : int, optional
@@ -426,8 +506,14 @@ def train(text, hidden_size=100, seq_length=25, learning_rate=0.1, num_iteration
     """
     if num_iterations is None and epochs is None:
         num_iterations = 1000
-    model = CharRNN(_data.vocabulary(text), hidden_size, seq_length, learning_rate, seed=seed,
-                    **options)
-    model.set_text(text)
+    if isinstance(text, str):
+        chars, indices = _data.vocabulary(text), None
+    else:
+        indices, chars = _data.as_encoded(text)
+    model = CharRNN(chars, hidden_size, seq_length, learning_rate, seed=seed, **options)
+    if indices is None:
+        model.set_text(text)
+    else:
+        model.set_data(indices)
     return model.fit(num_iterations, epochs=epochs, callback=callback,
                      report_every=report_every)

@@ -1,0 +1,448 @@
+"""``charrnn bench``: charrnn against its numpy reference, side by side in one process.
+
+Training and sampling speeds, in characters per second, of charrnn and of
+:mod:`charrnn.reference` at several hidden sizes. The two are timed in turn (charrnn,
+reference, charrnn, reference, ...) for several rounds, so that both see the same
+machine load, and each round's ratio compares figures taken seconds apart. Medians
+and the spread over rounds are reported; on a shared machine the ratios are the
+figures to quote.
+
+Use it as ``charrnn bench [FILE]``, ``python -m charrnn.bench [FILE]``, or from Python::
+
+    from charrnn.bench import run_bench, format_table
+    result = run_bench("tinyshakespeare.txt", hidden_sizes=(100,), rounds=3)
+    print(format_table(result))
+"""
+import argparse
+import inspect
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from . import data as _data
+from . import reference
+from .core import sample as _charrnn_sample
+from .model import CharRNN
+
+__all__ = ["run_bench", "format_table", "generated_text", "machine_info", "add_arguments",
+           "run", "main"]
+
+SEQ_LENGTH = 25
+
+# The generated text: tinyshakespeare's 65 characters, letters at English frequencies.
+_LOWER = "etaoinshrdlcumwfgypbvkjxqz"
+_LOWER_FREQ = [12.7, 9.1, 8.2, 7.5, 7.0, 6.7, 6.3, 6.1, 6.0, 4.3, 4.0, 2.8, 2.8, 2.4, 2.4,
+               2.2, 2.0, 2.0, 1.9, 1.5, 1.0, 0.8, 0.15, 0.15, 0.1, 0.07]
+_SEPARATORS = " \n,.;:!?'-&$3"
+_SEPARATOR_FREQ = [76, 8, 6, 4, 1.2, 1, 1, 1, 1, 0.5, 0.1, 0.1, 0.1]
+
+
+def generated_text(n_chars, seed=0):
+    """A deterministic text-like string of ``n_chars`` characters with 65 distinct ones.
+
+    Words of letters drawn at English letter frequencies, separated mostly by spaces,
+    sometimes by newlines or punctuation, capitalised after sentence ends: the
+    character set of tinyshakespeare (letters, digits ``3``, ``\\n !$&',-.:;?``),
+    for benchmarking without a data file. The first line holds every character once,
+    so any ``n_chars >= 65`` has all 65.
+
+    Parameters
+    ----------
+    n_chars : int
+    seed : int
+        Seed of the ``numpy.random.RandomState`` that draws it.
+
+    Returns
+    -------
+    str
+    """
+    alphabet = "".join(sorted(set(_LOWER + _LOWER.upper() + _SEPARATORS)))
+    rng = np.random.RandomState(seed)
+    lower = np.frombuffer(_LOWER.encode(), np.uint8)
+    seps = np.frombuffer(_SEPARATORS.encode(), np.uint8)
+    p_lower = np.array(_LOWER_FREQ) / sum(_LOWER_FREQ)
+    p_sep = np.array(_SEPARATOR_FREQ) / sum(_SEPARATOR_FREQ)
+    n = max(int(n_chars) - len(alphabet) - 1, 0)
+    codes = lower[rng.choice(lower.size, size=n, p=p_lower)]
+    boundary = rng.random_sample(n) < 1 / 5.5  # mean word length 4.5
+    codes[boundary] = seps[rng.choice(seps.size, size=int(boundary.sum()), p=p_sep)]
+    # capitals: after ". ", "!", "?", newline, and now and then anywhere
+    after_end = np.zeros(n, bool)
+    after_end[1:] = np.isin(codes[:-1], np.frombuffer(b".!?\n", np.uint8))
+    capital = (after_end | (rng.random_sample(n) < 0.02)) & (codes >= ord("a"))
+    codes[capital] -= ord("a") - ord("A")
+    return (alphabet + "\n" + codes.tobytes().decode("ascii"))[: int(n_chars)]
+
+
+def machine_info():
+    """CPU model, logical CPUs, and the kernel variant and threads charrnn uses.
+
+    Returns
+    -------
+    dict
+        ``cpu`` (str), ``cpus`` (int), ``kernel`` (the dict of
+        ``charrnn.kernel_info()`` where this build has it, else ``{"variant":
+        "baseline"}``), ``python``, ``numpy``, ``charrnn`` versions.
+    """
+    import charrnn
+
+    cpu = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    cpu = cpu or platform.processor() or platform.machine() or "unknown"
+    kernel_info = getattr(charrnn, "kernel_info", None)
+    kernel = dict(kernel_info()) if callable(kernel_info) else {"variant": "baseline"}
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return {"cpu": cpu, "cpus": cpus, "kernel": kernel, "python": platform.python_version(),
+            "numpy": np.__version__, "charrnn": charrnn.__version__}
+
+
+# -- timing ---------------------------------------------------------------------------------
+
+def _seconds(fn, n):
+    start = time.perf_counter()
+    fn(n)
+    return time.perf_counter() - start
+
+
+def _calibrate(fn, target, n_max=10**9):
+    """The number of units (iterations, characters) for which ``fn(n)`` takes ~``target`` s.
+
+    ``fn(n)`` must return the seconds taken; counts grow from 1 until a run is long
+    enough to extrapolate from (a quarter of the target).
+    """
+    n = 1
+    while True:
+        t = fn(n)
+        if t >= target / 4 or n >= n_max:
+            break
+        n = min(n_max, n * min(100, max(2, int(target / 4 / max(t, 1e-6)) + 1)))
+    return int(min(n_max, max(1, round(n * target / max(t, 1e-9)))))
+
+
+class _ReferenceTrainer:
+    """Times ``reference.train`` for ``n`` iterations, its set-up subtracted.
+
+    ``reference.train`` builds the vocabulary and a list of indices before its loop;
+    it runs on a slice just long enough for the iterations (the full vocabulary
+    written first, so V is the full text's), and the time of the same call with
+    ``num_iterations=0`` (best of 3) is taken off.
+    """
+
+    def __init__(self, text, chars, hidden_size):
+        self.text, self.prefix, self.hidden_size = text, "".join(chars), hidden_size
+        self._setup = {}
+
+    def _slice(self, n):
+        length = n * SEQ_LENGTH + SEQ_LENGTH + 2
+        return self.prefix + self.text[:length]
+
+    def _train(self, text, n):
+        start = time.perf_counter()
+        reference.train(text, hidden_size=self.hidden_size, seq_length=SEQ_LENGTH,
+                        num_iterations=n)
+        return time.perf_counter() - start
+
+    def __call__(self, n):
+        text = self._slice(n)
+        if n not in self._setup:
+            self._setup[n] = min(self._train(text, 0) for _ in range(3))
+        return max(self._train(text, n) - self._setup[n], 1e-9)
+
+
+class _Task:
+    """One row of the table: a charrnn timing and the reference timing it is compared with."""
+
+    def __init__(self, task, hidden_size, config, run_charrnn, run_reference, chars_per_unit,
+                 reference_row=None):
+        self.task, self.hidden_size, self.config = task, hidden_size, config
+        self.run_charrnn, self.run_reference = run_charrnn, run_reference
+        self.chars_per_unit = chars_per_unit  # characters per iteration (or per sample)
+        self.reference_row = reference_row    # share another row's reference figure
+        self.n_charrnn = self.n_reference = None
+        self.charrnn, self.reference = [], []
+
+    def name(self):
+        return f"{self.task} H={self.hidden_size} {self.config}"
+
+
+def _summary(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "rounds": list(values)}
+
+
+def _charrnn_supports(**options):
+    """Whether this build's CharRNN takes these keyword arguments."""
+    try:
+        accepted = inspect.signature(CharRNN).parameters
+    except (TypeError, ValueError):
+        return False
+    return all(name in accepted for name in options)
+
+
+def _tasks(text, chars, hidden_sizes, extras):
+    """The rows: training and sampling at each size, then the float32 / minibatch extras."""
+    tasks = []
+    ref_train = {}
+    for H in hidden_sizes:
+        model = CharRNN(chars, H, SEQ_LENGTH, seed=0)
+        model.set_text(text)
+
+        def fit(n, model=model):
+            return _seconds(model.fit, n)
+
+        trainer = _ReferenceTrainer(text, chars, H)
+        row = _Task("train", H, "float64", fit, trainer, SEQ_LENGTH)
+        ref_train[H] = row
+        tasks.append(row)
+
+        # sampling with weights trained a little, so that the distribution is not flat
+        model.fit(20)
+        params = tuple(np.array(a) for a in model.params)
+        h = np.zeros((H, 1))
+
+        def sample_charrnn(n, params=params, h=h):
+            rng = np.random.RandomState(1)
+            return _seconds(lambda k: _charrnn_sample(h, 0, k, params, rng), n)
+
+        def sample_reference(n, params=params, h=h):
+            rng = np.random.RandomState(1)
+            return _seconds(lambda k: reference.sample(h, 0, k, params, rng), n)
+
+        tasks.append(_Task("sample", H, "float64", sample_charrnn, sample_reference, 1))
+
+    if not extras:
+        return tasks
+    H = 100
+    variants = [("float32", dict(dtype="float32")),
+                ("float32 B=50 2 threads",
+                 dict(dtype="float32", batch_size=50, num_threads=2))]
+    for config, options in variants:
+        if not _charrnn_supports(**options):
+            continue
+        try:
+            model = CharRNN(chars, H, SEQ_LENGTH, seed=0, **options)
+            model.set_text(text)
+            model.fit(1)
+        except (TypeError, ValueError, NotImplementedError):
+            continue  # accepted by the signature but not by this build
+        batch = int(getattr(model, "batch_size", options.get("batch_size", 1)))
+
+        def fit(n, model=model):
+            return _seconds(model.fit, n)
+
+        base = ref_train.get(H)
+        run_reference = None if base else _ReferenceTrainer(text, chars, H)
+        tasks.append(_Task("train", H, config, fit, run_reference, SEQ_LENGTH * batch,
+                           reference_row=base))
+    return tasks
+
+
+def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seconds=0.4,
+              text_length=1_000_000, extras=True, progress=None):
+    """Time charrnn against ``charrnn.reference``, interleaved, over several rounds.
+
+    For each hidden size H: training (``CharRNN.fit``, set-up excluded, against the
+    loop of ``reference.train``) and sampling (``charrnn.sample`` against
+    ``reference.sample`` with the same float64 weights), at ``seq_length`` 25. Where
+    this build of charrnn supports them, two more training rows at H=100: float32,
+    and minibatch ``batch_size=50, dtype="float32", num_threads=2``, both compared
+    with the reference's batch-1 float64 rate of the same round. Each round times
+    every row, charrnn then reference; each row's iteration counts are chosen once,
+    beforehand, so that a timed run takes about ``target_seconds``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        A UTF-8 text (e.g. tinyshakespeare). Default: :func:`generated_text`.
+    hidden_sizes : sequence of int
+    rounds : int
+    target_seconds : float
+        Aimed duration of each timed run, for both charrnn and the reference.
+    text_length : int
+        Length of the generated text when ``path`` is None.
+    extras : bool
+        Whether to add the float32 and minibatch rows (when supported).
+    progress : callable, optional
+        Called with a short str before each stage (the CLI prints it to stderr).
+
+    Returns
+    -------
+    dict
+        ``machine`` (see :func:`machine_info`), ``text`` (source, characters,
+        vocabulary size), ``settings``, and ``rows``: one dict per row with ``task``
+        ("train" or "sample"), ``hidden_size``, ``config``, ``charrnn`` and
+        ``reference`` (characters per second: ``median``, ``min``, ``max``,
+        ``rounds``), ``ratio`` (the same over the per-round ratios charrnn /
+        reference), and the units timed per run (``charrnn_units``,
+        ``reference_units``: iterations for training, characters for sampling).
+    """
+    note = progress or (lambda message: None)
+    rounds = int(rounds)
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    if path is None:
+        text = generated_text(text_length)
+        source = "generated text (charrnn.bench.generated_text)"
+    else:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        source = os.fspath(path)
+    chars = _data.vocabulary(text)
+    if len(text) < 2 * SEQ_LENGTH + 2:
+        raise ValueError(f"the text has {len(text)} characters; the benchmark needs at least "
+                         f"{2 * SEQ_LENGTH + 2}")
+
+    tasks = _tasks(text, chars, hidden_sizes, extras)
+    # reference training runs on a slice of the text: at most this many iterations
+    max_ref_iterations = max(1, (len(text) - SEQ_LENGTH - 2) // SEQ_LENGTH)
+    for task in tasks:
+        note(f"calibrating {task.name()}")
+        task.n_charrnn = _calibrate(task.run_charrnn, target_seconds)
+        if task.run_reference is not None:
+            n_max = max_ref_iterations if task.task == "train" else 10**9
+            task.n_reference = _calibrate(task.run_reference, target_seconds, n_max)
+
+    for r in range(rounds):
+        note(f"round {r + 1} of {rounds}")
+        for task in tasks:
+            task.charrnn.append(task.n_charrnn * task.chars_per_unit
+                                / task.run_charrnn(task.n_charrnn))
+            if task.run_reference is not None:
+                scale = SEQ_LENGTH if task.task == "train" else 1
+                task.reference.append(task.n_reference * scale
+                                      / task.run_reference(task.n_reference))
+
+    rows = []
+    for task in tasks:
+        base = task.reference_row or task
+        ratios = [c / b for c, b in zip(task.charrnn, base.reference)]
+        rows.append({
+            "task": task.task, "hidden_size": task.hidden_size, "config": task.config,
+            "charrnn": _summary(task.charrnn), "reference": _summary(base.reference),
+            "ratio": _summary(ratios), "charrnn_units": task.n_charrnn,
+            "reference_units": base.n_reference,
+        })
+    return {
+        "machine": machine_info(),
+        "text": {"source": source, "characters": len(text), "vocab_size": len(chars)},
+        "settings": {"seq_length": SEQ_LENGTH, "rounds": rounds,
+                     "target_seconds": target_seconds,
+                     "reference": "charrnn.reference (numpy), batch 1, float64"},
+        "rows": rows,
+    }
+
+
+def _rate(x):
+    if x >= 1e6:
+        return f"{x / 1e6:.2f}M"
+    if x >= 1e3:
+        return f"{x / 1e3:.1f}k"
+    return f"{x:.0f}"
+
+
+def _cell(summary, fmt):
+    return f"{fmt(summary['median'])} ({fmt(summary['min'])}-{fmt(summary['max'])})"
+
+
+def format_table(result):
+    """The result of :func:`run_bench` as a text table (str), with a header of the machine."""
+    m, t, s = result["machine"], result["text"], result["settings"]
+    kernel = m["kernel"]
+    threads = kernel.get("threads", 1)
+    extra = "".join(f", {k} {v}" for k, v in kernel.items() if k not in ("variant", "threads"))
+    lines = [
+        f"CPU: {m['cpu']} ({m['cpus']} logical CPUs available)",
+        f"charrnn {m['charrnn']}: kernels {kernel.get('variant', 'baseline')}, "
+        f"threads {threads}{extra}; numpy {m['numpy']}, Python {m['python']}",
+        f"text: {t['source']}, {t['characters']:,} characters, V={t['vocab_size']}; "
+        f"seq_length {s['seq_length']}; {s['rounds']} rounds, charrnn and reference "
+        f"interleaved",
+        "characters per second, median (min-max) over rounds; ratio = median of the "
+        "per-round ratios to the reference",
+        "",
+    ]
+    header = (f"{'task':<7}{'H':>5}  {'config':<24}{'charrnn':>24}{'reference':>24}"
+              f"{'ratio':>24}")
+    lines += [header, "-" * len(header)]
+    for row in result["rows"]:
+        lines.append(f"{row['task']:<7}{row['hidden_size']:>5}  {row['config']:<24}"
+                     f"{_cell(row['charrnn'], _rate):>24}{_cell(row['reference'], _rate):>24}"
+                     f"{_cell(row['ratio'], lambda x: f'{x:.1f}x'):>24}")
+    return "\n".join(lines)
+
+
+def add_arguments(parser):
+    """Add the ``bench`` options to an ``argparse`` parser (``charrnn bench``)."""
+    parser.add_argument("file", nargs="?",
+                        help="UTF-8 text to train on, e.g. tinyshakespeare.txt "
+                             "(default: a generated text with 65 distinct characters)")
+    parser.add_argument("--hidden-sizes", default="32,100,256,512",
+                        help="comma-separated hidden sizes (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="timed rounds; medians and spreads are over them "
+                             "(default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=0.4,
+                        help="aimed duration of each timed run (default: %(default)s)")
+    parser.add_argument("--no-extras", action="store_true",
+                        help="skip the float32 and minibatch rows")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    return parser
+
+
+def run(args):
+    """Run the benchmark from parsed ``args`` (see :func:`add_arguments`); print the table."""
+    try:
+        sizes = tuple(int(x) for x in str(args.hidden_sizes).split(",") if x.strip())
+    except ValueError:
+        raise ValueError(f"--hidden-sizes must be comma-separated integers, got "
+                         f"{args.hidden_sizes!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"--hidden-sizes must be positive integers, got {args.hidden_sizes!r}")
+    if args.file is not None and not os.path.isfile(args.file):
+        raise ValueError(f"no such file: {args.file}")
+
+    def progress(message):
+        print(f"bench: {message}", file=sys.stderr, flush=True)
+
+    result = run_bench(args.file, hidden_sizes=sizes, rounds=args.rounds,
+                       target_seconds=args.seconds, extras=not args.no_extras,
+                       progress=None if args.quiet else progress)
+    print(format_table(result))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+    return 0
+
+
+def main(argv=None):
+    """``python -m charrnn.bench``: the same as ``charrnn bench``."""
+    parser = add_arguments(argparse.ArgumentParser(
+        prog="charrnn bench",
+        description="Training and sampling speed of charrnn against charrnn.reference."))
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, OSError) as e:
+        print(f"charrnn bench: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
