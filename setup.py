@@ -5,11 +5,17 @@ Two builds of the same kernels (csrc/kernels.pxi) go into every wheel:
   charrnn._kernels_avx2  x86-64 only, with -mavx2 -mfma; chosen at import time when the
                          CPU has AVX2 and FMA (charrnn/_dispatch.py)
 
+Minibatch training runs streams on several threads with OpenMP when the compiler has
+it (probed below); without it the same code runs on one thread.
+
 Switches (environment variables):
   CHARRNN_DEBUG=1       bounds and initialisation checks on, -O0 -g (for debugging, slow)
+  CHARRNN_OPENMP=0      build without OpenMP even if the compiler has it
 """
 import os
 import platform
+import shutil
+import tempfile
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -34,13 +40,44 @@ common = ["-fopenmp-simd", "-fno-trapping-math", "-fno-math-errno", "-Wno-psabi"
 common += ["-O0", "-g"] if DEBUG else ["-O3"]
 
 
+def openmp_flag():
+    """'-fopenmp' if the C compiler builds and links an OpenMP program, else None."""
+    if os.environ.get("CHARRNN_OPENMP", "") == "0":
+        return None
+    from setuptools._distutils.ccompiler import new_compiler
+    from setuptools._distutils.errors import CCompilerError, DistutilsExecError
+    from setuptools._distutils.sysconfig import customize_compiler
+
+    compiler = new_compiler()
+    customize_compiler(compiler)
+    tmp = tempfile.mkdtemp(prefix="charrnn-omp-")
+    try:
+        src = os.path.join(tmp, "omp.c")
+        with open(src, "w") as f:
+            f.write("#include <omp.h>\nint main(void) {\n  int n = 0;\n"
+                    "  #pragma omp parallel reduction(+:n)\n  n += 1;\n"
+                    "  return n > 0 ? 0 : 1 + omp_get_max_threads();\n}\n")
+        objects = compiler.compile([src], output_dir=tmp, extra_postargs=["-fopenmp"])
+        compiler.link_executable(objects, os.path.join(tmp, "omp"), extra_postargs=["-fopenmp"])
+        return "-fopenmp"
+    except (CCompilerError, DistutilsExecError, OSError):
+        print("charrnn: the compiler has no OpenMP; minibatch training will use one thread")
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+OPENMP = openmp_flag()
+
+
 def kernels(name, extra=()):
     return Extension(
         f"charrnn.{name}",
         sources=[f"csrc/{name}.pyx"],
         include_dirs=["csrc"],
         depends=["csrc/kernels.pxi", "csrc/smallblas.h", "csrc/vecmath.h", "csrc/cpu.h"],
-        extra_compile_args=common + list(extra),
+        extra_compile_args=common + list(extra) + ([OPENMP] if OPENMP else []),
+        extra_link_args=[OPENMP] if OPENMP else [],
         define_macros=[("CHARRNN_OMP_SIMD", "1")],
     )
 
