@@ -11,9 +11,10 @@ it (probed below); without it the same code runs on one thread.
 Switches (environment variables):
   CHARRNN_DEBUG=1       bounds and initialisation checks on, -O0 -g (for debugging, slow)
   CHARRNN_OPENMP=0      build without OpenMP even if the compiler has it
-  CHARRNN_ASAN=1        AddressSanitizer build: -fsanitize=address -fno-omit-frame-pointer
-                        -O1 -g; run Python with LD_PRELOAD=$(gcc -print-file-name=libasan.so)
-                        (see .ci/asan)
+  CHARRNN_ASAN=1        AddressSanitizer build: -fsanitize=address -fno-omit-frame-pointer -g,
+                        same optimisation as the release build, so the same vector code and
+                        the same arithmetic are checked; run Python with
+                        LD_PRELOAD=$(gcc -print-file-name=libasan.so) (see .ci/asan)
 """
 import os
 import platform
@@ -41,9 +42,9 @@ directives = {
 # -fno-trapping-math and -fno-math-errno let it vectorise the selects of the
 # clip and the math functions, and sqrt, without changing any result.
 common = ["-fopenmp-simd", "-fno-trapping-math", "-fno-math-errno", "-Wno-psabi"]
-common += ["-O0", "-g"] if DEBUG else ["-O1", "-g"] if ASAN else ["-O3"]
+common += ["-O0", "-g"] if DEBUG else ["-O3"]
 if ASAN:
-    common += ["-fsanitize=address", "-fno-omit-frame-pointer"]
+    common += ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"]
 
 
 def openmp_flag():

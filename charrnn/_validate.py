@@ -67,14 +67,14 @@ def dtype(value):
     return DTYPES[dt.name]
 
 
-def random_state(rng, name="rng"):
+def random_state(rng, name="rng") -> np.random.RandomState:
     """A numpy RandomState: ``None`` is numpy's global one (as the seeds use)."""
     if rng is None:
         return np.random.mtrand._rand
     if isinstance(rng, np.random.RandomState):
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
-        if not 0 <= rng < 2**32:
+        if not 0 <= int(rng) < 2**32:
             raise ValueError(f"{name} as an int seed must be in [0, 2**32), got {rng}")
         return np.random.RandomState(int(rng))
     raise ValueError(
@@ -126,7 +126,7 @@ def hidden(h, H, dt, name="hprev"):
     return float_array(h, name, (H, 1), dt).reshape(H).copy()
 
 
-def indices(seq, V, name):
+def indices(seq, V, name) -> np.ndarray:
     """A non-empty 1-D sequence of ints in [0, V), as an int32 array."""
     if isinstance(seq, (str, bytes)):
         raise ValueError(f"{name} must be a sequence of integer indices, not {type(seq).__name__}")

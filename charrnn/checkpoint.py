@@ -32,6 +32,8 @@ Layout (format version 1), one entry per name:
 ``meta``                 JSON: whatever the caller adds (the CLI's text options)
 =======================  ===========================================================
 """
+from __future__ import annotations
+
 import json
 import os
 import tempfile
@@ -137,7 +139,7 @@ def save(model, path, *, meta=None):
         os.close(dirfd)
 
 
-def load(path):
+def load(path: str | os.PathLike[str]) -> CharRNN:
     """Read a checkpoint written by :func:`save` (or ``CharRNN.save``).
 
     Parameters

@@ -4,7 +4,12 @@ Names and return values are those of min-char-rnn: parameters are the tuple
 ``(Wxh, Whh, Why, bh, by)`` with shapes ``(H, V) (H, H) (V, H) (H, 1) (V, 1)``,
 hidden states are ``(H, 1)`` columns.
 """
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple, Union
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _validate as check
 
@@ -12,8 +17,14 @@ from ._dispatch import kernels as _kernels
 
 __all__ = ["init_params", "lossFun", "sample"]
 
+#: ``(Wxh, Whh, Why, bh, by)``.
+Params = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+#: What every ``rng`` argument takes: None (numpy's global RandomState), a seed, a RandomState.
+RNG = Union[None, int, np.random.RandomState]
 
-def init_params(hidden_size, vocab_size, rng=None, dtype="float64"):
+
+def init_params(hidden_size: int, vocab_size: int, rng: RNG = None,
+                dtype: npt.DTypeLike = "float64") -> Params:
     """Initial parameters, drawn as the seeds draw them.
 
     Parameters
@@ -42,10 +53,15 @@ def init_params(hidden_size, vocab_size, rng=None, dtype="float64"):
     Why = rng.randn(V, H) * 0.01  # hidden to output
     bh = np.zeros((H, 1))
     by = np.zeros((V, 1))
-    return tuple(np.ascontiguousarray(a, dtype=dt) for a in (Wxh, Whh, Why, bh, by))
+    Wxh, Whh, Why, bh, by = (np.ascontiguousarray(a, dtype=dt) for a in (Wxh, Whh, Why, bh, by))
+    return Wxh, Whh, Why, bh, by
 
 
-def lossFun(inputs, targets, hprev, params, *, activation="tanh", bptt="full", clip=5.0):
+def lossFun(inputs: npt.ArrayLike, targets: npt.ArrayLike, hprev: npt.ArrayLike,
+            params: Sequence[npt.ArrayLike], *, activation: str = "tanh", bptt: str = "full",
+            clip: Optional[float] = 5.0
+            ) -> Tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                       np.ndarray]:
     """Loss, gradients and last hidden state of one sequence (the seeds' ``lossFun``).
 
     Parameters
@@ -99,8 +115,9 @@ def lossFun(inputs, targets, hprev, params, *, activation="tanh", bptt="full", c
             hs[T].reshape(H, 1).copy())
 
 
-def sample(h, seed_ix, n, params, rng=None, *, activation="tanh", temperature=1.0,
-           greedy=False, top_k=None):
+def sample(h: npt.ArrayLike, seed_ix: Optional[int], n: int, params: Sequence[npt.ArrayLike],
+           rng: RNG = None, *, activation: str = "tanh", temperature: float = 1.0,
+           greedy: bool = False, top_k: Optional[int] = None) -> list[int]:
     """Sample ``n`` character indices from the model (the seeds' ``sample``).
 
     Parameters

@@ -279,7 +279,7 @@ def encode_file(path, chars=None, out=None, encoding="utf-8", chunk_bytes=CHUNK_
     return EncodedText(indices, chars)
 
 
-def default_corpus():
+def default_corpus() -> str:
     """The small text that ships with charrnn (100 kB of Shakespeare's plays)."""
     from importlib.resources import files
 

@@ -1,12 +1,16 @@
 """``CharRNN`` and ``train``: the seeds' training loop, run by one compiled kernel call."""
+from __future__ import annotations
+
 import math
+import os
 import threading
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _validate as check
 from . import data as _data
-from .core import _kernels, _sample, init_params
+from .core import Params, RNG, _kernels, _sample, init_params
 
 __all__ = ["CharRNN", "History", "train"]
 
@@ -40,26 +44,26 @@ class History:
         return self._size
 
     @property
-    def loss(self):
+    def loss(self) -> np.ndarray:
         return self._loss[: self._size]
 
     @property
-    def smooth_loss(self):
+    def smooth_loss(self) -> np.ndarray:
         return self._smooth[: self._size]
 
     @property
-    def iteration(self):
+    def iteration(self) -> np.ndarray:
         return np.arange(self._size, dtype=np.int64)
 
     @property
-    def val_iteration(self):
+    def val_iteration(self) -> np.ndarray:
         return np.array(self._val_iteration, dtype=np.int64)
 
     @property
-    def val_loss(self):
+    def val_loss(self) -> np.ndarray:
         return np.array(self._val_loss, dtype=np.float64)
 
-    def add_val_loss(self, iteration, bits_per_char):
+    def add_val_loss(self, iteration: int, bits_per_char: float) -> None:
         """Record a validation loss (bits per character) measured after ``iteration``."""
         self._val_iteration.append(check.integer(iteration, "iteration", minimum=0))
         self._val_loss.append(check.real(bits_per_char, "bits_per_char", nonnegative=True))
@@ -178,11 +182,11 @@ class CharRNN:
     # -- the parameters, as views of one flat buffer --------------------------------
 
     @property
-    def vocab_size(self):
+    def vocab_size(self) -> int:
         return len(self.chars)
 
     @property
-    def params(self):
+    def params(self) -> Params:
         """``(Wxh, Whh, Why, bh, by)``: views of the trained weights (seeds' shapes)."""
         H, V = self.hidden_size, self.vocab_size
         shapes = ((H, V), (H, H), (V, H), (H, 1), (V, 1))
@@ -194,7 +198,7 @@ class CharRNN:
         return tuple(out)
 
     @property
-    def hprev(self):
+    def hprev(self) -> np.ndarray:
         return self._hprev.reshape(-1, 1)
 
     def __repr__(self):
@@ -204,7 +208,7 @@ class CharRNN:
 
     # -- training ------------------------------------------------------------------------
 
-    def set_text(self, text):
+    def set_text(self, text: str) -> None:
         """Encode ``text`` with this model's vocabulary as the training data."""
         if not isinstance(text, str):
             raise ValueError(f"text must be a str, got {type(text).__name__}")
@@ -215,7 +219,7 @@ class CharRNN:
             )
         self._data = _data.encode(text, self.chars)
 
-    def set_data(self, indices):
+    def set_data(self, indices: np.ndarray) -> None:
         """Use an encoded text as the training data, without copying it.
 
         Parameters
@@ -251,7 +255,7 @@ class CharRNN:
                              f"[0, {self.vocab_size})")
         self._data = indices
 
-    def iterations_per_epoch(self):
+    def iterations_per_epoch(self) -> int:
         """Chunks of ``seq_length`` in one pass of the epoch schedule."""
         self._need_data()
         return (self._data.size - 1) // self.seq_length
@@ -261,8 +265,9 @@ class CharRNN:
             raise ValueError("this model has no training text: call set_text(text), "
                              "set_data(indices) or train()")
 
-    def fit(self, num_iterations=None, *, epochs=None, callback=None, report_every=1000,
-            schedule=None):
+    def fit(self, num_iterations: Optional[int] = None, *, epochs: Optional[int] = None,
+            callback: Optional[Callable[[CharRNN], Any]] = None, report_every: int = 1000,
+            schedule: Optional[str] = None) -> CharRNN:
         """Train for more iterations, continuing exactly where the last call stopped.
 
         Parameters
@@ -386,8 +391,9 @@ class CharRNN:
     def _rng(self, seed):
         return self.rng if seed is None else check.random_state(seed, "seed")
 
-    def generate(self, n, prime=None, temperature=1.0, greedy=False, top_k=None, seed=None,
-                 chunk=256):
+    def generate(self, n: int, prime: Optional[str] = None, temperature: float = 1.0,
+                 greedy: bool = False, top_k: Optional[int] = None, seed: RNG = None,
+                 chunk: int = 256) -> Iterator[str]:
         """Yield ``n`` sampled characters one at a time, as they are sampled.
 
         Same arguments and the same characters as :meth:`sample` (sampled in the kernel
@@ -408,7 +414,8 @@ class CharRNN:
             for i in ixes:
                 yield self.chars[i]
 
-    def sample(self, n, prime=None, temperature=1.0, greedy=False, top_k=None, seed=None):
+    def sample(self, n: int, prime: Optional[str] = None, temperature: float = 1.0,
+               greedy: bool = False, top_k: Optional[int] = None, seed: RNG = None) -> str:
         """Sample ``n`` characters.
 
         Parameters
@@ -441,7 +448,7 @@ class CharRNN:
                           greedy=greedy, top_k=top_k)
         return _data.decode(ixes, self.chars)
 
-    def save(self, path):
+    def save(self, path: Union[str, os.PathLike[str]]) -> None:
         """Write the model and its whole training state to one ``.npz`` checkpoint.
 
         See :func:`charrnn.checkpoint.save`; :func:`charrnn.load` reads it back.
@@ -450,7 +457,7 @@ class CharRNN:
 
         save(self, path)
 
-    def evaluate(self, text):
+    def evaluate(self, text: str) -> float:
         """Average loss per character (nats) of predicting ``text[1:]`` from ``text[:-1]``.
 
         The hidden state starts at zero. Divide by ``log(2)`` for bits per character.
@@ -468,8 +475,11 @@ class CharRNN:
         return total / (ix.size - 1)
 
 
-def train(text, hidden_size=100, seq_length=25, learning_rate=0.1, num_iterations=None, seed=0,
-          *, epochs=None, callback=None, report_every=1000, **options):
+def train(text: Union[str, Tuple[np.ndarray, Sequence[str]]], hidden_size: int = 100,
+          seq_length: int = 25, learning_rate: float = 0.1, num_iterations: Optional[int] = None,
+          seed: int = 0, *, epochs: Optional[int] = None,
+          callback: Optional[Callable[[CharRNN], Any]] = None, report_every: int = 1000,
+          **options: Any) -> CharRNN:
     """Train a character-level RNN on ``text`` with the seeds' main loop.
 
     The vocabulary is ``sorted(set(text))`` (the seeds' ``list(set(...))`` order
@@ -507,11 +517,11 @@ def train(text, hidden_size=100, seq_length=25, learning_rate=0.1, num_iteration
     if num_iterations is None and epochs is None:
         num_iterations = 1000
     if isinstance(text, str):
-        chars, indices = _data.vocabulary(text), None
+        chars = _data.vocabulary(text)
     else:
         indices, chars = _data.as_encoded(text)
     model = CharRNN(chars, hidden_size, seq_length, learning_rate, seed=seed, **options)
-    if indices is None:
+    if isinstance(text, str):
         model.set_text(text)
     else:
         model.set_data(indices)
