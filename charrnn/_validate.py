@@ -99,7 +99,8 @@ def float_array(a, name, shape, dt=None):
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
     if not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or infinite values")
-    return np.ascontiguousarray(a)
+    # native byte order: the kernels read raw machine floats
+    return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
 
 
 def params(p):

@@ -35,7 +35,9 @@ Layout (format version 1), one entry per name:
 from __future__ import annotations
 
 import json
+import math
 import os
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -82,10 +84,33 @@ def save(model, path, *, meta=None):
     The data are written to a temporary file in the folder of ``path``, flushed to
     disk, and renamed over ``path``: either the old checkpoint or the new one is
     there, never half of one. The training text itself is not stored.
+
+    Raises
+    ------
+    FloatingPointError
+        If the model's parameters, optimizer state or hidden state hold NaN or
+        infinite values (training diverged): nothing is written, so the last good
+        checkpoint stays.
+    OSError
+        If the file cannot be written (disk full, no permission, no such folder):
+        the message names the checkpoint, ``errno`` is the original one, and the
+        previous file at ``path`` is left as it was.
+    RuntimeError
+        If another thread is training the model (see :class:`CharRNN`).
     """
     if not isinstance(model, CharRNN):
         raise ValueError(f"model must be a CharRNN, got {type(model).__name__}")
     path = os.fspath(path)
+    with model._using("save this model"):
+        _save(model, path, meta)
+
+
+def _save(model, path, meta):
+    for name in ("_flat", "_m1", "_m2", "_hprev"):
+        if not np.isfinite(getattr(model, name)).all():
+            raise FloatingPointError(
+                f"not saving {path}: the model's {name.lstrip('_')} hold NaN or infinite "
+                f"values (its training diverged); any previous checkpoint there is kept")
     keys, pos, has_gauss, gauss = model.rng.get_state()[1:]
     config = {name: getattr(model, name) for name in _HYPER}
     config.update(dtype=model.dtype.name, iteration=int(model.iteration),
@@ -112,8 +137,11 @@ def save(model, path, *, meta=None):
         "meta": np.array(json.dumps({} if meta is None else meta)),
     }
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
+                                   suffix=".tmp")
+    except OSError as e:
+        raise _write_error(path, e) from e
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -121,11 +149,13 @@ def save(model, path, *, meta=None):
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):
+            raise _write_error(path, e) from e
         raise
     try:  # make the rename itself durable
         dirfd = os.open(folder, os.O_RDONLY)
@@ -137,6 +167,14 @@ def save(model, path, *, meta=None):
         pass
     finally:
         os.close(dirfd)
+
+
+def _write_error(path, e):
+    """``e`` restated with the checkpoint's name: same errno, so the same OSError subclass."""
+    reason = e.strerror or str(e) or type(e).__name__
+    message = (f"cannot save checkpoint {path}: {reason}; any previous checkpoint "
+               f"there is unchanged")
+    return OSError(e.errno, message) if e.errno is not None else OSError(message)
 
 
 def load(path: str | os.PathLike[str]) -> CharRNN:
@@ -164,6 +202,13 @@ def load(path: str | os.PathLike[str]) -> CharRNN:
     return load_with_meta(path)[0]
 
 
+#: What zipfile and numpy raise on damaged bytes: a flipped version byte in the zip's
+#: directory gives NotImplementedError, a flipped flag "encrypted" RuntimeError, a bad
+#: name UnicodeDecodeError (a ValueError), a bad header ValueError or struct.error.
+_CORRUPT = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
+            RuntimeError, ValueError, struct.error, OverflowError)
+
+
 def _fail(path, message):
     raise CheckpointError(f"{path}: {message}")
 
@@ -172,6 +217,7 @@ def _read(npz, path):
     """Every entry of the archive as an array, refusing pickles and bad bytes."""
     out = {}
     for key in npz.files:
+        _check_header(npz, key, path)
         try:
             out[key] = npz[key]
         except ValueError as e:
@@ -180,9 +226,42 @@ def _read(npz, path):
                             f"unpickles checkpoint data (it could run code), so it refuses "
                             f"to load this file")
             _fail(path, f"entry {key!r} is corrupted ({e})")
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        except _CORRUPT as e:
             _fail(path, f"the file is truncated or corrupted (entry {key!r}: {e})")
+        if not isinstance(out[key], np.ndarray):
+            _fail(path, f"entry {key!r} is not a numpy array; not a charrnn checkpoint")
     return out
+
+
+def _check_header(npz, key, path):
+    """Refuse an entry whose header declares a pickle, or more bytes than it holds.
+
+    Read before numpy allocates the array: a stranger's 1 kB file must not make us
+    allocate terabytes.
+    """
+    try:
+        info = npz.zip.getinfo(key + ".npy")
+    except KeyError:
+        return  # not an .npy member: numpy returns bytes, refused by _read
+    try:
+        with npz.zip.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dt = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dt = np.lib.format.read_array_header_2_0(f)
+            else:
+                return  # numpy reports versions it does not know
+    except _CORRUPT as e:
+        _fail(path, f"the file is truncated or corrupted (entry {key!r}: {e})")
+    if dt.hasobject:
+        _fail(path, f"entry {key!r} holds a pickled Python object; charrnn never "
+                    f"unpickles checkpoint data (it could run code), so it refuses "
+                    f"to load this file")
+    need = math.prod(shape) * dt.itemsize
+    if need > info.file_size:
+        _fail(path, f"entry {key!r} declares shape {shape} of {dt} ({need:,} bytes) but "
+                    f"holds {info.file_size:,} bytes; the file is truncated or corrupted")
 
 
 def _entry(arrays, path, key, kind, ndim, shape=None):
@@ -226,8 +305,10 @@ def load_with_meta(path):
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = _read(npz, path)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
-        _fail(path, f"the file is truncated or corrupted ({e})")
+    except CheckpointError:
+        raise
+    except _CORRUPT as e:
+        _fail(path, f"the file is truncated or corrupted ({type(e).__name__}: {e})")
     if "format" not in arrays or arrays["format"].dtype.kind != "U" \
             or str(arrays["format"][()]) != _MAGIC:
         _fail(path, "an .npz archive, but not a charrnn checkpoint (no 'format' entry)")
@@ -241,7 +322,7 @@ def load_with_meta(path):
         return _build(arrays, path)
     except CheckpointError:
         raise
-    except (ValueError, TypeError, KeyError, IndexError) as e:
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
         _fail(path, f"invalid checkpoint contents: {e}")
 
 
@@ -255,6 +336,13 @@ def _build(arrays, path):
     codes = _entry(arrays, path, "chars", "u", 1)
     if codes.size == 0 or codes.max() >= 0x110000:
         _fail(path, "the vocabulary ('chars') is empty or holds invalid code points")
+    # the sizes must agree before CharRNN allocates (and draws) weights of that size
+    H, V = check.integer(config["hidden_size"], "hidden_size", minimum=1), codes.size
+    P = 2 * H * V + H * H + H + V
+    params = _entry(arrays, path, "params", "f", 1)
+    if params.size != P:
+        _fail(path, f"entry 'params' has {params.size} values, but hidden size {H} and "
+                    f"{V} characters need {P}")
     model = CharRNN([chr(c) for c in codes.tolist()], dtype=config["dtype"],
                     **{k: config[k] for k in _HYPER})
     P, H = model._flat.size, model.hidden_size

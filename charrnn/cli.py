@@ -246,13 +246,15 @@ def _check_writable(path):
         raise CLIError(f"cannot write checkpoint {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise CLIError(f"cannot write checkpoint {path}: folder {folder} is not writable")
+    if os.path.isdir(path):
+        raise CLIError(f"cannot write checkpoint {path}: it is a directory")
 
 
 def _save(model, path, meta):
     try:
         _checkpoint.save(model, path, meta=meta)
     except OSError as e:
-        raise CLIError(f"cannot write checkpoint {path}: {e.strerror or e}") from None
+        raise CLIError(e.strerror or str(e)) from None  # names the checkpoint
 
 
 def _cmd_train(args):

@@ -137,11 +137,13 @@ def sample(h: npt.ArrayLike, seed_ix: Optional[int], n: int, params: Sequence[np
         stays in step.
     activation : {"tanh", "sigmoid"}
     temperature : float > 0
-        Logits are divided by it before the softmax.
+        Logits are divided by it before the softmax. A temperature so small (or
+        weights so large) that the scaled logits could overflow raises ValueError;
+        ``greedy=True`` is the limit of small temperatures.
     greedy : bool
         Take the most likely character instead of drawing (draws no uniforms).
     top_k : int or None
-        Draw only among the ``top_k`` most likely characters.
+        Draw only among the ``top_k`` most likely characters (``top_k >= V``: all).
 
     Returns
     -------
@@ -150,6 +152,26 @@ def sample(h: npt.ArrayLike, seed_ix: Optional[int], n: int, params: Sequence[np
     ixes, _ = _sample(h, seed_ix, n, params, rng, activation=activation,
                       temperature=temperature, greedy=greedy, top_k=top_k)
     return ixes.tolist()
+
+
+def _check_logits(Why, by, temperature):
+    """Refuse weights and temperatures whose scaled logits could overflow.
+
+    The hidden state is in [-1, 1], so ``|Why @ h + by| <= max_v(sum_j |Why[v, j]| +
+    |by[v]|)``; divided by the temperature, past the dtype's range it would become
+    inf, the softmax NaN, and every draw silently the last character.
+    """
+    with np.errstate(over="ignore"):
+        bound = float(np.max(np.abs(Why).sum(axis=1, dtype=np.float64)
+                             + np.abs(by[:, 0]).astype(np.float64)))
+    limit = float(np.finfo(Why.dtype).max) / 4
+    if bound > limit * temperature:
+        if bound > limit:
+            raise ValueError(f"the logits Why @ h + by can reach {bound:.3g} and overflow "
+                             f"{Why.dtype}: the weights are too large to sample from")
+        raise ValueError(f"temperature {temperature:.3g} is too small for these weights: "
+                         f"the logits divided by it could overflow {Why.dtype}; use "
+                         f"greedy=True for the limit of small temperatures")
 
 
 def _sample(h, seed_ix, n, params, rng, *, activation, temperature, greedy, top_k):
@@ -162,7 +184,9 @@ def _sample(h, seed_ix, n, params, rng, *, activation, temperature, greedy, top_
     rng = check.random_state(rng)
     act = check.choice(activation, "activation", check.ACTIVATIONS)
     temperature = check.real(temperature, "temperature", positive=True)
-    k = 0 if top_k is None else check.integer(top_k, "top_k", minimum=1)
+    k = 0 if top_k is None else min(check.integer(top_k, "top_k", minimum=1), V)
+    if not greedy:
+        _check_logits(Why, by, temperature)
     out = np.empty(n, np.int64)
     if n == 0:
         return out, h

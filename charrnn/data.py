@@ -57,6 +57,11 @@ def encode(text, chars):
     """
     if not isinstance(text, str):
         raise ValueError(f"text must be a str, got {type(text).__name__}")
+    chars = list(chars)
+    if not chars:
+        raise ValueError("chars is empty; the vocabulary needs at least one character")
+    if not all(isinstance(c, str) and len(c) == 1 for c in chars):
+        raise ValueError("chars must be single characters")
     table = _codepoints("".join(chars))
     order = np.argsort(table, kind="stable")
     cps = _codepoints(text)
@@ -72,8 +77,19 @@ def encode(text, chars):
 
 
 def decode(indices, chars):
-    """The string of ``chars[i]`` for each index."""
-    return "".join(chars[i] for i in indices)
+    """The string of ``chars[i]`` for each index (IndexError outside ``[0, len(chars))``)."""
+    ix = np.asarray(indices)
+    if ix.size == 0:
+        return ""
+    if ix.ndim != 1 or ix.dtype.kind not in "iu":
+        raise ValueError(f"indices must be a 1-D sequence of integers, got {ix.dtype} "
+                         f"of shape {ix.shape}")
+    V = len(chars)
+    bad = np.flatnonzero((ix < 0) | (ix >= V))  # a negative index would count from the end
+    if bad.size:
+        k = int(bad[0])
+        raise IndexError(f"indices[{k}] = {ix[k]} is outside the vocabulary [0, {V})")
+    return "".join([chars[i] for i in ix.tolist()])
 
 
 class EncodedText(NamedTuple):

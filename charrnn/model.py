@@ -1,6 +1,8 @@
 """``CharRNN`` and ``train``: the seeds' training loop, run by one compiled kernel call."""
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import threading
@@ -13,6 +15,11 @@ from . import data as _data
 from .core import Params, RNG, _kernels, _sample, init_params
 
 __all__ = ["CharRNN", "History", "train"]
+
+#: Training progress (``DEBUG`` records at ``fit``'s report points); silent unless an
+#: application configures logging.
+_log = logging.getLogger("charrnn")
+_log.addHandler(logging.NullHandler())
 
 
 class History:
@@ -127,6 +134,18 @@ class CharRNN:
         Hidden state carried to the next iteration.
     iteration : int
         Number of training iterations done.
+
+    Notes
+    -----
+    Threads: the kernels release the GIL, so different models train (and sample) in
+    parallel in different threads, with the same results as one after the other. One
+    model is trained by one thread at a time: while a thread is inside ``fit``,
+    another thread's ``fit``, ``sample``, ``generate``, ``evaluate``, ``save``,
+    ``set_text`` or ``set_data`` on the same model raises RuntimeError (the training
+    thread itself may call them from fit's callback), and ``fit`` refuses to start
+    while another thread samples, saves or evaluates the model. Sampling one model
+    from several threads at once is fine (with ``seed=...``; the model's own
+    RandomState is shared, so concurrent draws from it interleave).
     """
 
     def __init__(self, chars, hidden_size=100, seq_length=25, learning_rate=0.1, *, seed=0,
@@ -177,7 +196,38 @@ class CharRNN:
         self.history = History()
         self.schedule = None  # "iterations" or "epochs", fixed by the first fit
         self._data = None
+        # One thread trains a model at a time (fit holds _lock, never blocking); while
+        # it does, other threads may not read or change the model: the kernel updates
+        # the parameters in place. _guard protects _trainer and _readers.
         self._lock = threading.Lock()
+        self._guard = threading.Lock()
+        self._trainer = None  # ident of the thread inside fit
+        self._readers = 0     # other threads sampling, saving or evaluating
+
+    @contextlib.contextmanager
+    def _using(self, what):
+        """Refuse ``what`` while another thread trains this model; fit waits for us.
+
+        The training thread itself may (from fit's callback, between compiled chunks,
+        where the model is consistent).
+        """
+        me = threading.get_ident()
+        with self._guard:
+            if self._trainer == me:
+                counted = False
+            elif self._lock.locked():
+                raise RuntimeError(
+                    f"cannot {what}: another thread is training this model; wait until its "
+                    f"fit returns, or do it from fit's callback")
+            else:
+                self._readers += 1
+                counted = True
+        try:
+            yield
+        finally:
+            if counted:
+                with self._guard:
+                    self._readers -= 1
 
     # -- the parameters, as views of one flat buffer --------------------------------
 
@@ -217,7 +267,9 @@ class CharRNN:
                 f"text has {len(text)} characters; training needs at least seq_length + 1 = "
                 f"{self.seq_length + 1}"
             )
-        self._data = _data.encode(text, self.chars)
+        data = _data.encode(text, self.chars)
+        with self._using("change the training text"):
+            self._data = data
 
     def set_data(self, indices: np.ndarray) -> None:
         """Use an encoded text as the training data, without copying it.
@@ -253,7 +305,8 @@ class CharRNN:
             k = int(np.argmax(indices >= self.vocab_size))
             raise ValueError(f"indices[{k}] = {indices[k]} is outside the vocabulary "
                              f"[0, {self.vocab_size})")
-        self._data = indices
+        with self._using("change the training data"):
+            self._data = indices
 
     def iterations_per_epoch(self) -> int:
         """Chunks of ``seq_length`` in one pass of the epoch schedule."""
@@ -296,8 +349,38 @@ class CharRNN:
             If the loss becomes NaN or infinite; the parameters are those before that
             iteration.
         RuntimeError
-            If another thread is training this model at the same time.
+            If another thread is training this model, or sampling, saving or
+            evaluating it, at the same time. (Training different models in different
+            threads is fine: the kernels release the GIL.)
+
+        Notes
+        -----
+        With ``logging.getLogger("charrnn")`` enabled for ``DEBUG``, each report point
+        also logs a record with ``iteration``, ``loss`` and ``smooth_loss`` attributes.
         """
+        me = threading.get_ident()
+        if self._trainer == me:
+            raise RuntimeError("fit was called from inside its own fit (from its callback); "
+                               "a model trains one fit at a time")
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("this model is being trained by another thread")
+        try:
+            with self._guard:
+                if self._readers:
+                    raise RuntimeError(
+                        "this model is being sampled, saved or evaluated by another thread; "
+                        "train it when that is done")
+                self._trainer = me
+            try:
+                self._fit(num_iterations, epochs, callback, report_every, schedule)
+            finally:
+                with self._guard:
+                    self._trainer = None
+        finally:
+            self._lock.release()
+        return self
+
+    def _fit(self, num_iterations, epochs, callback, report_every, schedule):
         self._need_data()
         if (num_iterations is None) == (epochs is None):
             raise ValueError("give exactly one of num_iterations and epochs")
@@ -318,13 +401,8 @@ class CharRNN:
         report_every = check.integer(report_every, "report_every", minimum=1)
         if callback is not None and not callable(callback):
             raise ValueError("callback must be callable")
-        if not self._lock.acquire(blocking=False):
-            raise RuntimeError("this model is being trained by another thread")
-        try:
-            self._run(total, callback, report_every if callback else max(total, 1))
-        finally:
-            self._lock.release()
-        return self
+        reporting = callback is not None or _log.isEnabledFor(logging.DEBUG)
+        self._run(total, callback, report_every if reporting else max(total, 1))
 
     def _run(self, total, callback, chunk):
         H, V, T, dt = self.hidden_size, self.vocab_size, self.seq_length, self.dtype
@@ -361,6 +439,11 @@ class CharRNN:
                     f"parameters NaN or infinite, and this model can no longer be used. "
                     f"Start again (or from a checkpoint) with a lower learning_rate "
                     f"(now {self.learning_rate}) or a clip.")
+            if _log.isEnabledFor(logging.DEBUG) and len(self.history):
+                loss = float(self.history.loss[-1])
+                _log.debug("iteration %d: loss %.4f, smooth loss %.4f", self.iteration, loss,
+                           self.smooth_loss, extra={"iteration": self.iteration, "loss": loss,
+                                                    "smooth_loss": self.smooth_loss})
             if callback is not None:
                 callback(self)
 
@@ -401,14 +484,16 @@ class CharRNN:
         """
         n = check.integer(n, "n", minimum=0)
         chunk = check.integer(chunk, "chunk", minimum=1)
-        h, x = self._start(prime)
+        with self._using("sample from this model"):
+            h, x = self._start(prime)
         rng = self._rng(seed)
         left = n
         while left > 0:
             k = min(chunk, left)
-            ixes, h = _sample(h.reshape(-1, 1), x, k, self.params, rng,
-                              activation=self.activation, temperature=temperature,
-                              greedy=greedy, top_k=top_k)
+            with self._using("sample from this model"):
+                ixes, h = _sample(h.reshape(-1, 1), x, k, self.params, rng,
+                                  activation=self.activation, temperature=temperature,
+                                  greedy=greedy, top_k=top_k)
             x = int(ixes[-1])
             left -= k
             for i in ixes:
@@ -442,10 +527,11 @@ class CharRNN:
             The ``n`` new characters (not including ``prime``).
         """
         n = check.integer(n, "n", minimum=0)
-        h, x = self._start(prime)
-        ixes, _ = _sample(h.reshape(-1, 1), x, n, self.params, self._rng(seed),
-                          activation=self.activation, temperature=temperature,
-                          greedy=greedy, top_k=top_k)
+        with self._using("sample from this model"):
+            h, x = self._start(prime)
+            ixes, _ = _sample(h.reshape(-1, 1), x, n, self.params, self._rng(seed),
+                              activation=self.activation, temperature=temperature,
+                              greedy=greedy, top_k=top_k)
         return _data.decode(ixes, self.chars)
 
     def save(self, path: Union[str, os.PathLike[str]]) -> None:
@@ -467,11 +553,13 @@ class CharRNN:
             raise ValueError("text needs at least two characters to evaluate a prediction")
         Wxh, Whh, Why, bh, by = self.params
         h = np.zeros(self.hidden_size, self.dtype)
-        total = _kernels.evaluate(ix, h, Wxh, Whh, Why, bh.reshape(-1), by.reshape(-1),
-                                  np.empty_like(h), np.empty(self.vocab_size, self.dtype),
-                                  np.empty((self.hidden_size,) * 2, self.dtype),
-                                  np.empty((self.hidden_size, self.vocab_size), self.dtype),
-                                  check.ACTIVATIONS[self.activation])
+        with self._using("evaluate this model"):
+            total = _kernels.evaluate(ix, h, Wxh, Whh, Why, bh.reshape(-1), by.reshape(-1),
+                                      np.empty_like(h), np.empty(self.vocab_size, self.dtype),
+                                      np.empty((self.hidden_size,) * 2, self.dtype),
+                                      np.empty((self.hidden_size, self.vocab_size),
+                                               self.dtype),
+                                      check.ACTIVATIONS[self.activation])
         return total / (ix.size - 1)
 
 

@@ -230,7 +230,7 @@ def test_files_that_are_not_checkpoints(tmp_path):
 
 
 @pytest.mark.parametrize("change, match", [
-    (dict(params=np.zeros(7)), "entry 'params' has dtype float64 and shape"),
+    (dict(params=np.zeros(7)), "entry 'params' has 7 values, but hidden size 8"),
     (dict(m1=np.zeros(3, np.float32)), "entry 'm1'"),
     (dict(hprev=np.full(8, np.nan)), "NaN"),
     (dict(config=np.array("{not json")), "not valid JSON"),
