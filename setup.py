@@ -11,6 +11,9 @@ it (probed below); without it the same code runs on one thread.
 Switches (environment variables):
   CHARRNN_DEBUG=1       bounds and initialisation checks on, -O0 -g (for debugging, slow)
   CHARRNN_OPENMP=0      build without OpenMP even if the compiler has it
+  CHARRNN_ASAN=1        AddressSanitizer build: -fsanitize=address -fno-omit-frame-pointer
+                        -O1 -g; run Python with LD_PRELOAD=$(gcc -print-file-name=libasan.so)
+                        (see .ci/asan)
 """
 import os
 import platform
@@ -21,6 +24,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 DEBUG = os.environ.get("CHARRNN_DEBUG", "") not in ("", "0")
+ASAN = os.environ.get("CHARRNN_ASAN", "") not in ("", "0")
 X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
 # Safety checks are set here, not in the .pyx headers: a header directive would
@@ -37,7 +41,9 @@ directives = {
 # -fno-trapping-math and -fno-math-errno let it vectorise the selects of the
 # clip and the math functions, and sqrt, without changing any result.
 common = ["-fopenmp-simd", "-fno-trapping-math", "-fno-math-errno", "-Wno-psabi"]
-common += ["-O0", "-g"] if DEBUG else ["-O3"]
+common += ["-O0", "-g"] if DEBUG else ["-O1", "-g"] if ASAN else ["-O3"]
+if ASAN:
+    common += ["-fsanitize=address", "-fno-omit-frame-pointer"]
 
 
 def openmp_flag():
@@ -77,7 +83,7 @@ def kernels(name, extra=()):
         include_dirs=["csrc"],
         depends=["csrc/kernels.pxi", "csrc/smallblas.h", "csrc/vecmath.h", "csrc/cpu.h"],
         extra_compile_args=common + list(extra) + ([OPENMP] if OPENMP else []),
-        extra_link_args=[OPENMP] if OPENMP else [],
+        extra_link_args=([OPENMP] if OPENMP else []) + (["-fsanitize=address"] if ASAN else []),
         define_macros=[("CHARRNN_OMP_SIMD", "1")],
     )
 
