@@ -5,8 +5,10 @@ The API follows Karpathy's min-char-rnn:
 - :func:`init_params`, :func:`lossFun`, :func:`sample`: the seeds' functions;
 - :func:`train`: the seeds' main loop, returning a :class:`CharRNN`;
 - :meth:`CharRNN.save` and :func:`load`: checkpoints (one ``.npz``, never unpickled);
-- :mod:`charrnn.reference`: the same in plain numpy, the oracle of the tests.
+- :mod:`charrnn.reference`: the same in plain numpy, the oracle of the tests;
+- :func:`kernel_info`: which build of the kernels runs (AVX2 or portable, OpenMP).
 """
+from ._dispatch import kernel_info
 from ._version import __version__
 from .core import init_params, lossFun, sample
 from .data import default_corpus
@@ -14,4 +16,4 @@ from .model import CharRNN, History, train
 from .checkpoint import load
 
 __all__ = ["__version__", "init_params", "lossFun", "sample", "train", "CharRNN", "History",
-           "default_corpus", "load"]
+           "default_corpus", "load", "kernel_info"]

@@ -38,3 +38,16 @@ def load(variant=None):
 
 
 kernels, variant = load()
+
+
+def kernel_info():
+    """What runs: ``{"variant": "avx2" | "baseline", "openmp": bool, "threads": int}``.
+
+    ``threads`` is the default ``num_threads`` of minibatch training (the cores this
+    process may use); without OpenMP, minibatch streams run on one thread.
+    """
+    from .model import _available_cores
+
+    openmp = bool(kernels.has_openmp())
+    return {"variant": variant, "openmp": openmp,
+            "threads": _available_cores() if openmp else 1}

@@ -54,7 +54,8 @@ FORMAT_VERSION = 1
 
 _MAGIC = "charrnn"
 _HYPER = ("hidden_size", "seq_length", "learning_rate", "seed", "activation", "optimizer",
-          "clip", "bptt", "reset_each_epoch", "beta1", "beta2", "decay_rate", "eps")
+          "clip", "bptt", "reset_each_epoch", "beta1", "beta2", "decay_rate", "eps",
+          "batch_size")
 
 
 class CheckpointError(ValueError):
@@ -124,7 +125,7 @@ def _save(model, path, meta):
         "params": model._flat,
         "m1": model._m1,
         "m2": model._m2,
-        "hprev": model._hprev,
+        "hprev": model._hprev.ravel(),
         "smooth_loss": np.array(model.smooth_loss, np.float64),
         "rng_keys": np.asarray(keys, np.uint32),
         "rng_pos": np.array(pos, np.int64),
@@ -329,6 +330,7 @@ def load_with_meta(path):
 def _build(arrays, path):
     config = _json(arrays, path, "config")
     meta = _json(arrays, path, "meta")
+    config.setdefault("batch_size", 1)  # format 1 files written before minibatches
     missing = [k for k in _HYPER + ("dtype", "iteration", "pointer", "epoch", "schedule")
                if k not in config]
     if missing:
@@ -347,13 +349,14 @@ def _build(arrays, path):
                     **{k: config[k] for k in _HYPER})
     P, H = model._flat.size, model.hidden_size
     for key, target, size in (("params", "_flat", P), ("m1", "_m1", P), ("m2", "_m2", P),
-                              ("hprev", "_hprev", H)):
+                              ("hprev", "_hprev", model.batch_size * H)):
         a = _entry(arrays, path, key, "f", 1, (size,))
         if a.dtype != model.dtype:
             _fail(path, f"entry {key!r} has dtype {a.dtype}, but the model is {model.dtype}")
         if not np.isfinite(a).all():
             _fail(path, f"entry {key!r} holds NaN or infinite values")
         setattr(model, target, np.array(a, dtype=model.dtype, order="C"))
+    model._hprev = model._hprev.reshape(model.batch_size, H)
     model.iteration = check.integer(config["iteration"], "iteration", minimum=0)
     model.pointer = check.integer(config["pointer"], "pointer", minimum=0)
     model.epoch = check.integer(config["epoch"], "epoch", minimum=0)

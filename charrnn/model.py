@@ -21,6 +21,17 @@ __all__ = ["CharRNN", "History", "train"]
 _log = logging.getLogger("charrnn")
 _log.addHandler(logging.NullHandler())
 
+#: Minibatch streams are processed in groups of this many (each group on one thread,
+#: its rows sharing every load of the weights).
+STREAMS_PER_GROUP = 4
+
+
+def _available_cores():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
 
 class History:
     """Per-iteration record of a training run, as numpy arrays.
@@ -120,6 +131,17 @@ class CharRNN:
         With the epoch schedule, whether the hidden state is zeroed at the start of
         each epoch (seed 004) or carried over (seed 002).
     dtype : {"float64", "float32"}
+        float32 models train about twice as fast; the reference is float64.
+    batch_size : int
+        B, the number of minibatch streams (char-rnn and torch-rnn's batches): the text
+        is split into B contiguous streams, each with its own hidden state; an iteration
+        advances every stream by ``seq_length`` and makes one update with the gradient
+        *summed* over streams (so ``batch_size=1`` is exactly the seeds' step). The
+        loss recorded in ``history`` is the mean over streams.
+    num_threads : int, optional
+        Threads that share the streams of a minibatch (default: the cores this process
+        may use). Results do not depend on it: the streams' gradients are summed in a
+        fixed order. With ``batch_size=1`` there is one thread.
 
     Attributes
     ----------
@@ -130,7 +152,7 @@ class CharRNN:
     char_to_ix : dict
     smooth_loss : float
     history : History
-    hprev : ndarray, shape (H, 1)
+    hprev : ndarray, shape (H, 1), or (B, H) with several streams
         Hidden state carried to the next iteration.
     iteration : int
         Number of training iterations done.
@@ -151,7 +173,7 @@ class CharRNN:
     def __init__(self, chars, hidden_size=100, seq_length=25, learning_rate=0.1, *, seed=0,
                  activation="tanh", optimizer="adagrad", clip=5.0, bptt="full",
                  reset_each_epoch=False, dtype="float64", beta1=0.9, beta2=0.999,
-                 decay_rate=0.95, eps=1e-8):
+                 decay_rate=0.95, eps=1e-8, batch_size=1, num_threads=None):
         chars = list(chars)
         if not chars:
             raise ValueError("chars is empty; the vocabulary needs at least one character")
@@ -181,6 +203,8 @@ class CharRNN:
         for name in ("beta1", "beta2", "decay_rate"):
             if getattr(self, name) >= 1:
                 raise ValueError(f"{name} must be < 1, got {getattr(self, name)}")
+        self.batch_size = B = check.integer(batch_size, "batch_size", minimum=1)
+        self.num_threads = num_threads
 
         V = len(chars)
         self.rng = np.random.RandomState(self.seed)
@@ -188,7 +212,7 @@ class CharRNN:
         self._flat = np.concatenate([a.ravel() for a in weights]).astype(self.dtype)
         self._m1 = np.zeros_like(self._flat)  # Adagrad/RMSProp memory, Adam's first moment
         self._m2 = np.zeros_like(self._flat)  # Adam's second moment
-        self._hprev = np.zeros(H, self.dtype)
+        self._hprev = np.zeros((B, H), self.dtype)  # one row per stream
         self.smooth_loss = -math.log(1.0 / V) * self.seq_length  # loss at iteration 0
         self.iteration = 0
         self.pointer = 0
@@ -249,7 +273,17 @@ class CharRNN:
 
     @property
     def hprev(self) -> np.ndarray:
-        return self._hprev.reshape(-1, 1)
+        """Carried hidden state: (H, 1), or (B, H) for ``batch_size`` B > 1."""
+        return self._hprev.reshape(-1, 1) if self.batch_size == 1 else self._hprev
+
+    @property
+    def num_threads(self):
+        return self._num_threads
+
+    @num_threads.setter
+    def num_threads(self, value):
+        self._num_threads = (_available_cores() if value is None
+                             else check.integer(value, "num_threads", minimum=1))
 
     def __repr__(self):
         return (f"CharRNN(vocab_size={self.vocab_size}, hidden_size={self.hidden_size}, "
@@ -262,11 +296,12 @@ class CharRNN:
         """Encode ``text`` with this model's vocabulary as the training data."""
         if not isinstance(text, str):
             raise ValueError(f"text must be a str, got {type(text).__name__}")
-        if len(text) < self.seq_length + 1:
+        need = self.batch_size * (self.seq_length + 1)
+        if len(text) < need:
             raise ValueError(
-                f"text has {len(text)} characters; training needs at least seq_length + 1 = "
-                f"{self.seq_length + 1}"
-            )
+                f"text has {len(text)} characters; training needs at least "
+                + (f"seq_length + 1 = {need}" if self.batch_size == 1 else
+                   f"batch_size * (seq_length + 1) = {need}"))
         data = _data.encode(text, self.chars)
         with self._using("change the training text"):
             self._data = data
@@ -296,10 +331,12 @@ class CharRNN:
                              f"{indices.dtype}")
         if not indices.flags.c_contiguous:
             raise ValueError("indices must be C-contiguous (np.ascontiguousarray makes a copy)")
-        if indices.size < self.seq_length + 1:
+        need = self.batch_size * (self.seq_length + 1)
+        if indices.size < need:
             raise ValueError(
                 f"indices has {indices.size} characters; training needs at least "
-                f"seq_length + 1 = {self.seq_length + 1}")
+                + (f"seq_length + 1 = {need}" if self.batch_size == 1 else
+                   f"batch_size * (seq_length + 1) = {need}"))
         top = int(indices.max())  # the kernel indexes without bounds checks
         if top >= self.vocab_size:
             k = int(np.argmax(indices >= self.vocab_size))
@@ -309,9 +346,9 @@ class CharRNN:
             self._data = indices
 
     def iterations_per_epoch(self) -> int:
-        """Chunks of ``seq_length`` in one pass of the epoch schedule."""
+        """Chunks of ``seq_length`` in one pass of the epoch schedule (per stream)."""
         self._need_data()
-        return (self._data.size - 1) // self.seq_length
+        return (self._data.size // self.batch_size - 1) // self.seq_length
 
     def _need_data(self):
         if self._data is None:
@@ -406,9 +443,15 @@ class CharRNN:
 
     def _run(self, total, callback, chunk):
         H, V, T, dt = self.hidden_size, self.vocab_size, self.seq_length, self.dtype
-        hs, ps, dh = np.empty((T + 1, H), dt), np.empty((T, V), dt), np.empty((T, H), dt)
-        dhnext, grad = np.empty(H, dt), np.empty_like(self._flat)
-        window = np.empty(2 * T, np.int32)
+        B = self.batch_size
+        G = min(B, STREAMS_PER_GROUP)  # fixed by B alone: results don't depend on threads
+        NG = -(-B // G)
+        grads = np.empty((NG, self._flat.size), dt)
+        hs, ps = np.empty((NG, (T + 1) * G * H), dt), np.empty((NG, T * G * V), dt)
+        dh, dhnext = np.empty((NG, T * G * H), dt), np.empty((NG, G * H), dt)
+        WhhT, WhyT = np.empty((H, H), dt), np.empty((H, V), dt)
+        window, group_loss = np.empty((NG, 2 * T * G), np.int32), np.empty(NG)
+        threads = min(self.num_threads, NG)
         act = check.ACTIVATIONS[self.activation]
         opt = check.OPTIMIZERS[self.optimizer]
         full = check.BPTT[self.bptt]
@@ -421,10 +464,11 @@ class CharRNN:
             loss_out, smooth_out = self.history._reserve(k)
             (done, self.pointer, self.iteration, self.smooth_loss, wrapped,
              status) = _kernels.train_loop(
-                self._data, self._flat, self._m1, self._m2, self._hprev, grad, hs, ps, dh,
-                dhnext, np.empty((H, H), dt), np.empty((H, V), dt), window, loss_out, smooth_out, H, V, self.pointer, self.iteration,
-                self.smooth_loss, act, opt, full, wrap, self.reset_each_epoch,
-                self.learning_rate, clip, self.beta1, beta2, self.eps)
+                self._data, self._flat, self._m1, self._m2, self._hprev, grads, hs, ps, dh,
+                dhnext, WhhT, WhyT, window, group_loss, loss_out, smooth_out, H, V, T, G,
+                self.pointer, self.iteration, self.smooth_loss, act, opt, full, wrap,
+                self.reset_each_epoch, self.learning_rate, clip, self.beta1, beta2, self.eps,
+                threads)
             self.history._size += done
             self.epoch += wrapped
             left -= done
@@ -461,7 +505,7 @@ class CharRNN:
     def _start(self, prime):
         """Hidden state and first input for sampling: warmed on ``prime`` if given."""
         if not prime:
-            return self._hprev.copy(), None
+            return self._hprev[0].copy(), None
         h = np.zeros(self.hidden_size, self.dtype)
         ix = self._encode_prime(prime)
         Wxh, Whh, _, bh, _ = self.params
@@ -596,7 +640,8 @@ def train(text: Union[str, Tuple[np.ndarray, Sequence[str]]], hidden_size: int =
         See :meth:`CharRNN.fit`.
     **options
         ``activation``, ``optimizer``, ``clip``, ``bptt``, ``reset_each_epoch``,
-        ``dtype``, ``beta1``, ``beta2``, ``decay_rate``, ``eps``: see :class:`CharRNN`.
+        ``dtype``, ``beta1``, ``beta2``, ``decay_rate``, ``eps``, ``batch_size``,
+        ``num_threads``: see :class:`CharRNN`.
 
     Returns
     -------

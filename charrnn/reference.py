@@ -149,7 +149,8 @@ class Model:
 
 def train(text, hidden_size=100, seq_length=25, learning_rate=0.1, num_iterations=None, seed=0,
           *, epochs=None, activation="tanh", optimizer="adagrad", clip=5.0, bptt="full",
-          reset_each_epoch=False, beta1=0.9, beta2=0.999, decay_rate=0.95, eps=1e-8):
+          reset_each_epoch=False, beta1=0.9, beta2=0.999, decay_rate=0.95, eps=1e-8,
+          batch_size=1):
     """The seeds' main loop.
 
     With ``num_iterations`` (001/003): the pointer wraps, and hprev resets, when
@@ -157,37 +158,54 @@ def train(text, hidden_size=100, seq_length=25, learning_rate=0.1, num_iteration
     (002/004): consecutive chunks of ``seq_length`` while they fit
     (``p + seq_length + 1 <= len(text)``); hprev carries across chunks and, at the start
     of each epoch, resets only if ``reset_each_epoch``.
+
+    With ``batch_size`` B > 1 (char-rnn's minibatches) the text is cut into B streams
+    of ``len(text) // B`` characters, each with its own hprev, walked as above; an
+    iteration sums the B streams' gradients (clipped after the sum) and records their
+    mean loss.
     """
     chars = sorted(set(text))
     vocab_size = len(chars)
     char_to_ix = {ch: i for i, ch in enumerate(chars)}
     data = [char_to_ix[ch] for ch in text]
+    L = len(data) // batch_size  # characters per stream
+    streams = [data[b * L:(b + 1) * L] for b in range(batch_size)]
     params = init_params(hidden_size, vocab_size, np.random.RandomState(seed))
     mems = [[np.zeros_like(a) for a in params] for _ in range(2)]
     if epochs is not None:
-        num_iterations = epochs * ((len(data) - 1) // seq_length)
+        num_iterations = epochs * ((L - 1) // seq_length)
     smooth_loss = -np.log(1.0 / vocab_size) * seq_length  # loss at iteration 0
     losses, smooth_losses = np.empty(num_iterations), np.empty(num_iterations)
-    hprev = np.zeros((hidden_size, 1))
+    hprevs = [np.zeros((hidden_size, 1)) for _ in range(batch_size)]
     n, p = 0, 0
     while n < num_iterations:
         if epochs is None:
-            if p + seq_length + 1 >= len(data) or n == 0:
-                hprev = np.zeros((hidden_size, 1))  # reset RNN memory
+            if p + seq_length + 1 >= L or n == 0:
+                hprevs = [np.zeros((hidden_size, 1)) for _ in range(batch_size)]  # reset
                 p = 0  # go from start of data
-        elif p + seq_length + 1 > len(data):
+        elif p + seq_length + 1 > L:
             p = 0
             if reset_each_epoch:
-                hprev = np.zeros((hidden_size, 1))
-        inputs = data[p:p + seq_length]
-        targets = data[p + 1:p + seq_length + 1]
-        loss, dWxh, dWhh, dWhy, dbh, dby, hprev = lossFun(
-            inputs, targets, hprev, params, activation=activation, bptt=bptt, clip=clip)
+                hprevs = [np.zeros((hidden_size, 1)) for _ in range(batch_size)]
+        loss, grads = 0.0, [np.zeros_like(a) for a in params]
+        for b, stream in enumerate(streams):
+            inputs = stream[p:p + seq_length]
+            targets = stream[p + 1:p + seq_length + 1]
+            loss_b, *grads_b, hprevs[b] = lossFun(
+                inputs, targets, hprevs[b], params, activation=activation, bptt=bptt,
+                clip=None)
+            loss += loss_b / batch_size
+            for g, g_b in zip(grads, grads_b):
+                g += g_b
+        if clip is not None:
+            for dparam in grads:
+                np.clip(dparam, -clip, clip, out=dparam)  # clip to mitigate exploding gradients
         smooth_loss = smooth_loss * 0.999 + loss * 0.001
-        update(params, (dWxh, dWhh, dWhy, dbh, dby), mems, optimizer, learning_rate, n + 1,
+        update(params, grads, mems, optimizer, learning_rate, n + 1,
                beta1=beta1, beta2=beta2, decay_rate=decay_rate, eps=eps)
         losses[n], smooth_losses[n] = loss, smooth_loss
         p += seq_length  # move data pointer
         n += 1  # iteration counter
+    hprev = hprevs[0] if batch_size == 1 else np.hstack(hprevs).T
     return Model(params, chars, char_to_ix, hidden_size, seq_length, smooth_loss, hprev, p, n,
                  mems, losses, smooth_losses)

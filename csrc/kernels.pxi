@@ -22,9 +22,10 @@
 # (rowacc in smallblas.h).
 
 from cython cimport floating
-from libc.math cimport log, sqrt, isfinite, INFINITY
+from libc.math cimport log, sqrt, sqrtf, isfinite, INFINITY
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, int64_t
+from cython.parallel cimport prange
 
 cdef extern from "smallblas.h" nogil:
     void rowacc_d(double *y, const double *a, Py_ssize_t a_stride, const double *B,
@@ -167,24 +168,32 @@ cdef double lossfun_forward(floating *hs, floating *ps,
                             const floating *hprev,
                             const floating *Wxh, const floating *WhhT, const floating *WhyT,
                             const floating *bh, const floating *by,
-                            Py_ssize_t T, Py_ssize_t H, Py_ssize_t V,
+                            Py_ssize_t T, Py_ssize_t G, Py_ssize_t H, Py_ssize_t V,
                             int activation) noexcept nogil:
-    # hs (T+1, H): hs[0] = hprev, hs[t+1] = h_t;  ps (T, V): probabilities.
+    # G streams side by side (G = 1: the seeds' lossFun). Row r = t * G + g is
+    # stream g at step t:  inputs, targets (T, G);  hprev (G, H);
+    # hs (T+1, G, H): hs[0] = hprev, hs[t+1] = h_t;  ps (T, G, V): probabilities.
     # WhhT (H, H), WhyT (H, V): Whh and Why transposed.
-    # Returns the summed cross-entropy loss.
-    cdef Py_ssize_t t
+    # Returns the summed cross-entropy loss of all T * G predictions.
+    cdef Py_ssize_t t, g, i, r, x, TG = T * G
+    cdef floating *h
     cdef floating *p
     cdef double loss = 0, lse, y_target
-    memcpy(hs, hprev, H * sizeof(floating))
+    memcpy(hs, hprev, G * H * sizeof(floating))
     for t in range(T):                                  # the recurrence
-        rnn_step_forward(hs + (t + 1) * H, hs + t * H, inputs[t],
-                         Wxh, WhhT, bh, H, V, activation)
-    for t in range(T):
-        memcpy(ps + t * V, by, V * sizeof(floating))
-    rowacc_rows(ps, V, hs + H, H, 1, WhyT, V, T, H, V)  # ys = hs @ Why.T + by
-    for t in range(T):                                  # off the recurrence
-        p = ps + t * V
-        y_target = p[targets[t]]
+        h = hs + (t + 1) * G * H
+        for g in range(G):
+            x = inputs[t * G + g]
+            for i in range(H):                          # Wxh @ onehot(x) is a column
+                h[g * H + i] = Wxh[i * V + x] + bh[i]
+        rowacc_rows(h, H, hs + t * G * H, H, 1, WhhT, H, G, H, H)  # h += Whh @ hs[t-1]
+        activate(h, G * H, activation)
+    for r in range(TG):
+        memcpy(ps + r * V, by, V * sizeof(floating))
+    rowacc_rows(ps, V, hs + G * H, H, 1, WhyT, V, TG, H, V)   # ys = hs @ Why.T + by
+    for r in range(TG):                                 # off the recurrence
+        p = ps + r * V
+        y_target = p[targets[r]]
         lse = softmax_forward(p, V)
         loss += lse - y_target                          # -log ps[t][targets[t]]
     return loss
@@ -195,47 +204,55 @@ cdef void lossfun_backward(floating *dWxh, floating *dWhh, floating *dWhy,
                            floating *ps, floating *dh, floating *dhnext,
                            const floating *hs, const int32_t *inputs, const int32_t *targets,
                            const floating *Whh, const floating *Why,
-                           Py_ssize_t T, Py_ssize_t H, Py_ssize_t V,
+                           Py_ssize_t T, Py_ssize_t G, Py_ssize_t H, Py_ssize_t V,
                            int activation, bint bptt_full) noexcept nogil:
     # Adds the gradients of the loss into dWxh (H, V), dWhh (H, H), dWhy (V, H),
-    # dbh (H,), dby (V,).  ps (T, V) is overwritten with dy, dh (T, H) with dhraw.
+    # dbh (H,), dby (V,), summed over the G streams.  Layouts as lossfun_forward;
+    # ps (T, G, V) is overwritten with dy, dh (T, G, H) with dhraw, dhnext is (G, H).
     # bptt_full=False is Elman's network: hs[t-1] is a constant input, no dhnext.
-    cdef Py_ssize_t t, i, v, x
+    cdef Py_ssize_t t, i, v, x, r, TG = T * G, GH = G * H
     cdef floating *dy
     cdef floating *d
     cdef const floating *h
-    memset(dh, 0, T * H * sizeof(floating))
-    for t in range(T):                                  # off the recurrence
-        dy = ps + t * V
-        dy[targets[t]] -= 1                             # dy = ps[t] - onehot(target)
+    memset(dh, 0, TG * H * sizeof(floating))
+    for r in range(TG):                                 # off the recurrence
+        dy = ps + r * V
+        dy[targets[r]] -= 1                             # dy = ps[t] - onehot(target)
         for v in range(V):
             dby[v] += dy[v]                             # dby += dy
-    rowacc_rows(dh, H, ps, V, 1, Why, H, T, V, H)       # dh[t] = Why.T @ dy[t]
-    memset(dhnext, 0, H * sizeof(floating))
+    rowacc_rows(dh, H, ps, V, 1, Why, H, TG, V, H)      # dh[t] = Why.T @ dy[t]
+    memset(dhnext, 0, GH * sizeof(floating))
     for t in range(T - 1, -1, -1):                      # the recurrence, backwards
-        d = dh + t * H
-        h = hs + (t + 1) * H
+        d = dh + t * GH
+        h = hs + (t + 1) * GH
         if bptt_full:
-            for i in range(H):
+            for i in range(GH):
                 d[i] += dhnext[i]                       # dh = Why.T @ dy + dhnext
         if activation == ACT_TANH:
-            for i in range(H):
+            for i in range(GH):
                 d[i] = (1 - h[i] * h[i]) * d[i]         # dhraw, through tanh
         else:
-            for i in range(H):
+            for i in range(GH):
                 d[i] = (h[i] * (1 - h[i])) * d[i]       # dhraw, through the sigmoid
         if bptt_full and t > 0:
-            memset(dhnext, 0, H * sizeof(floating))
-            rowacc(dhnext, d, 1, Whh, H, H, H)          # dhnext = Whh.T @ dhraw
-    for t in range(T - 1, -1, -1):                      # off the recurrence again
-        d = dh + t * H
-        x = inputs[t]
+            memset(dhnext, 0, GH * sizeof(floating))
+            rowacc_rows(dhnext, H, d, H, 1, Whh, H, G, H, H)  # dhnext = Whh.T @ dhraw
+    for r in range(TG - 1, -1, -1):                     # off the recurrence again
+        d = dh + r * H
+        x = inputs[r]
         for i in range(H):
             dbh[i] += d[i]                              # dbh += dhraw
         for i in range(H):
             dWxh[i * V + x] += d[i]                     # dWxh[:, x] += dhraw (scatter)
-    rowacc_rows(dWhh, H, dh, 1, H, hs, H, H, T, H)      # dWhh += sum_t dhraw[t] hs[t-1].T
-    rowacc_rows(dWhy, H, ps, 1, V, hs + H, H, V, T, H)  # dWhy += sum_t dy[t] hs[t].T
+    rowacc_rows(dWhh, H, dh, 1, H, hs, H, H, TG, H)     # dWhh += sum_t dhraw[t] hs[t-1].T
+    rowacc_rows(dWhy, H, ps, 1, V, hs + GH, H, V, TG, H)  # dWhy += sum_t dy[t] hs[t].T
+
+
+cdef inline floating root(floating x) noexcept nogil:
+    # sqrt in the model's precision (sqrtf for float32: no round trip through double)
+    if floating is float:
+        return sqrtf(x)
+    return sqrt(x)
 
 
 cdef inline floating clipped(floating d, floating c) noexcept nogil:
@@ -273,7 +290,7 @@ cdef bint optimizer_update(floating *param, const floating *dparam, floating *m1
         for k in range(P):
             d = clipped(dparam[k], c)
             m1[k] += d * d                              # mem += dparam * dparam
-            param[k] += neg_lr * d / sqrt(m1[k] + <floating>1e-8)
+            param[k] += neg_lr * d / root(m1[k] + <floating>1e-8)
             nan_or_zero += param[k] * 0
     elif optimizer == OPT_SGD:
         for k in range(P):
@@ -284,7 +301,7 @@ cdef bint optimizer_update(floating *param, const floating *dparam, floating *m1
         for k in range(P):
             d = clipped(dparam[k], c)
             m1[k] = fb2 * m1[k] + (1 - fb2) * d * d     # cache = decay*cache + (1-decay)*d^2
-            param[k] += neg_lr * d / (sqrt(m1[k]) + feps)
+            param[k] += neg_lr * d / (root(m1[k]) + feps)
             nan_or_zero += param[k] * 0
     else:
         bc1 = <floating>(1 - beta1 ** step)
@@ -293,7 +310,7 @@ cdef bint optimizer_update(floating *param, const floating *dparam, floating *m1
             d = clipped(dparam[k], c)
             m1[k] = fb1 * m1[k] + (1 - fb1) * d         # m = b1*m + (1-b1)*d
             m2[k] = fb2 * m2[k] + (1 - fb2) * d * d     # v = b2*v + (1-b2)*d^2
-            param[k] += neg_lr * (m1[k] / bc1) / (sqrt(m2[k] / bc2) + feps)
+            param[k] += neg_lr * (m1[k] / bc1) / (root(m2[k] / bc2) + feps)
             nan_or_zero += param[k] * 0
     return nan_or_zero == 0
 
@@ -326,11 +343,11 @@ def lossfun(const int32_t[::1] inputs, const int32_t[::1] targets,
         transpose(&WhyT[0, 0], &Why[0, 0], V, H)
         loss = lossfun_forward(&hs[0, 0], &ps[0, 0], &inputs[0], &targets[0], &hprev[0],
                                &Wxh[0, 0], &WhhT[0, 0], &WhyT[0, 0], &bh[0], &by[0],
-                               T, H, V, activation)
+                               T, 1, H, V, activation)
         lossfun_backward(&dWxh[0, 0], &dWhh[0, 0], &dWhy[0, 0], &dbh[0], &dby[0],
                          &ps[0, 0], &dh[0, 0], &dhnext[0], &hs[0, 0],
                          &inputs[0], &targets[0], &Whh[0, 0], &Why[0, 0],
-                         T, H, V, activation, bptt_full)
+                         T, 1, H, V, activation, bptt_full)
         if clip >= 0:                                   # np.clip(dparam, -5, 5)
             clip_inplace(&dWxh[0, 0], H * V, <floating>clip)
             clip_inplace(&dWhh[0, 0], H * H, <floating>clip)
@@ -340,79 +357,133 @@ def lossfun(const int32_t[::1] inputs, const int32_t[::1] targets,
     return loss
 
 
+cdef double group_loss_and_grad(floating *grad, floating *hs, floating *ps, floating *dh,
+                               floating *dhnext, int32_t *window,
+                               const index_t *data, Py_ssize_t L, Py_ssize_t b0,
+                               Py_ssize_t p, const floating *hprev,
+                               const floating *flat, const floating *WhhT,
+                               const floating *WhyT, Py_ssize_t T, Py_ssize_t G,
+                               Py_ssize_t H, Py_ssize_t V, int activation,
+                               bint bptt_full) noexcept nogil:
+    # Loss and gradient (into grad (P,), zeroed here) of streams b0 .. b0+G-1 at
+    # pointer p. Stream b is data[b*L : (b+1)*L]; hprev (G, H) are their states.
+    # window (2, T, G) int32 scratch; the other scratch as lossfun_forward/backward.
+    cdef Py_ssize_t t, g, P = H * V + H * H + V * H + H + V
+    cdef int32_t *inputs = window
+    cdef int32_t *targets = window + T * G
+    cdef const floating *Wxh = flat
+    cdef const floating *Whh = Wxh + H * V
+    cdef const floating *Why = Whh + H * H
+    cdef const floating *bh = Why + V * H
+    cdef const floating *by = bh + H
+    cdef double loss
+    for t in range(T):
+        for g in range(G):
+            inputs[t * G + g] = data[(b0 + g) * L + p + t]
+            targets[t * G + g] = data[(b0 + g) * L + p + t + 1]
+    memset(grad, 0, P * sizeof(floating))
+    loss = lossfun_forward(hs, ps, inputs, targets, hprev, Wxh, WhhT, WhyT, bh, by,
+                           T, G, H, V, activation)
+    if isfinite(loss):
+        lossfun_backward(grad, grad + H * V, grad + H * V + H * H,
+                         grad + H * V + H * H + V * H, grad + P - V,
+                         ps, dh, dhnext, hs, inputs, targets, Whh, Why,
+                         T, G, H, V, activation, bptt_full)
+    return loss
+
+
 def train_loop(const index_t[::1] data,            # (N,) the encoded text
                floating[::1] flat,                 # (P,) Wxh, Whh, Why, bh, by end to end
                floating[::1] m1, floating[::1] m2, # (P,) optimizer state
-               floating[::1] hprev,                # (H,) carried hidden state, updated
-               floating[::1] grad,                 # (P,) scratch
-               floating[:, ::1] hs, floating[:, ::1] ps,   # (T+1, H) (T, V) scratch
-               floating[:, ::1] dh, floating[::1] dhnext,  # (T, H) (H,) scratch
+               floating[:, ::1] hprev,             # (B, H) carried hidden states, updated
+               floating[:, ::1] grads,             # (NG, P) scratch: one gradient per group
+               floating[:, ::1] hs, floating[:, ::1] ps,   # (NG, (T+1)*G*H) (NG, T*G*V)
+               floating[:, ::1] dh, floating[:, ::1] dhnext,  # (NG, T*G*H) (NG, G*H)
                floating[:, ::1] WhhT, floating[:, ::1] WhyT,  # (H, H) (H, V) scratch
-               int32_t[::1] window,                # (2T,) scratch: inputs then targets
+               int32_t[:, ::1] window,             # (NG, 2*T*G) scratch
+               double[::1] group_loss,             # (NG,) scratch
                double[::1] loss_out, double[::1] smooth_out,   # (n_iter,) history
-               Py_ssize_t H, Py_ssize_t V,
+               Py_ssize_t H, Py_ssize_t V, Py_ssize_t T, Py_ssize_t G,
                Py_ssize_t p, int64_t n, double smooth_loss,
                int activation, int optimizer, bint bptt_full, int wrap,
                bint reset_each_epoch, double lr, double clip,
-               double beta1, double beta2, double eps):
-    """Run len(loss_out) training iterations of the seeds' main loop.
+               double beta1, double beta2, double eps, int num_threads):
+    """Run len(loss_out) training iterations of the seeds' main loop on B streams.
+
+    The text is split into B = hprev.shape[0] contiguous streams of L = N // B
+    characters, advanced together by T per iteration from the shared pointer p (B = 1
+    is the seeds' loop). Streams are processed in NG groups of G (the last may be
+    smaller), groups in parallel on ``num_threads`` threads; the gradient is the sum
+    over streams, reduced in a fixed order (group 0, 1, ...) so that results do not
+    depend on the number of threads. The loss recorded is the mean over streams.
 
     Returns ``(iterations_done, p, n, smooth_loss, epochs_wrapped, status)``. It stops
     early (iterations_done < len(loss_out)) with status 1 at a non-finite loss, before
     updating, and with status 2 after an update that made a parameter non-finite.
     """
-    cdef Py_ssize_t N = data.shape[0], T = hs.shape[0] - 1, P = flat.shape[0]
-    cdef Py_ssize_t n_iter = loss_out.shape[0], k, t, done = 0, wrapped = 0
-    cdef floating *Wxh = &flat[0]
-    cdef floating *Whh = Wxh + H * V
+    cdef Py_ssize_t B = hprev.shape[0], NG = grads.shape[0], P = flat.shape[0]
+    cdef Py_ssize_t L = data.shape[0] // B
+    cdef Py_ssize_t n_iter = loss_out.shape[0], k, j, grp, done = 0, wrapped = 0
+    cdef Py_ssize_t b0, Gg, blk, nblk = (P + 1023) // 1024
+    cdef floating *Whh = &flat[0] + H * V
     cdef floating *Why = Whh + H * H
-    cdef floating *bh = Why + V * H
-    cdef floating *by = bh + H
-    cdef floating *dWxh = &grad[0]
-    cdef floating *dWhh = dWxh + H * V
-    cdef floating *dWhy = dWhh + H * H
-    cdef floating *dbh = dWhy + V * H
-    cdef floating *dby = dbh + H
-    cdef int32_t *inputs = &window[0]
-    cdef int32_t *targets = &window[T]
+    cdef floating acc
     cdef double loss
     cdef bint wrap_now
     cdef int status = 0
     with nogil:
         for k in range(n_iter):
             if wrap == WRAP_SEEDS:
-                wrap_now = p + T + 1 >= N or n == 0
+                wrap_now = p + T + 1 >= L or n == 0
                 if wrap_now:
-                    memset(&hprev[0], 0, H * sizeof(floating))
+                    memset(&hprev[0, 0], 0, B * H * sizeof(floating))
                     p = 0
             else:
-                wrap_now = p + T + 1 > N
+                wrap_now = p + T + 1 > L
                 if wrap_now:
                     p = 0
                     if reset_each_epoch:
-                        memset(&hprev[0], 0, H * sizeof(floating))
+                        memset(&hprev[0, 0], 0, B * H * sizeof(floating))
             if wrap_now and n > 0:
                 wrapped += 1
-            for t in range(T):
-                inputs[t] = data[p + t]
-                targets[t] = data[p + t + 1]
-            memset(dWxh, 0, P * sizeof(floating))
             transpose(&WhhT[0, 0], Whh, H, H)
             transpose(&WhyT[0, 0], Why, V, H)
-            loss = lossfun_forward(&hs[0, 0], &ps[0, 0], inputs, targets, &hprev[0],
-                                   Wxh, &WhhT[0, 0], &WhyT[0, 0], bh, by, T, H, V, activation)
+            if NG == 1:
+                group_loss[0] = group_loss_and_grad(
+                    &grads[0, 0], &hs[0, 0], &ps[0, 0], &dh[0, 0], &dhnext[0, 0],
+                    &window[0, 0], &data[0], L, 0, p, &hprev[0, 0], &flat[0],
+                    &WhhT[0, 0], &WhyT[0, 0], T, B, H, V, activation, bptt_full)
+            else:
+                for grp in prange(NG, num_threads=num_threads, schedule="static"):
+                    b0 = grp * G
+                    Gg = G if b0 + G <= B else B - b0
+                    group_loss[grp] = group_loss_and_grad(
+                        &grads[grp, 0], &hs[grp, 0], &ps[grp, 0], &dh[grp, 0],
+                        &dhnext[grp, 0], &window[grp, 0], &data[0], L, b0, p,
+                        &hprev[b0, 0], &flat[0], &WhhT[0, 0], &WhyT[0, 0],
+                        T, Gg, H, V, activation, bptt_full)
+                for blk in prange(nblk, num_threads=num_threads, schedule="static"):
+                    for j in range(blk * 1024, min(P, blk * 1024 + 1024)):
+                        acc = grads[0, j]                    # grad = sum over groups,
+                        for grp in range(1, NG):             # always in this order
+                            acc = acc + grads[grp, j]
+                        grads[0, j] = acc
+            loss = group_loss[0]
+            for grp in range(1, NG):
+                loss += group_loss[grp]
+            loss /= B
             if not isfinite(loss):
                 status = 1
                 break
-            lossfun_backward(dWxh, dWhh, dWhy, dbh, dby, &ps[0, 0], &dh[0, 0],
-                             &dhnext[0], &hs[0, 0], inputs, targets, Whh, Why,
-                             T, H, V, activation, bptt_full)
             smooth_loss = smooth_loss * 0.999 + loss * 0.001
-            if not optimizer_update(&flat[0], &grad[0], &m1[0], &m2[0], P, optimizer,
+            if not optimizer_update(&flat[0], &grads[0, 0], &m1[0], &m2[0], P, optimizer,
                                     lr, clip, beta1, beta2, eps, n + 1):
                 status = 2
                 break
-            memcpy(&hprev[0], &hs[T, 0], H * sizeof(floating))
+            for grp in range(NG):                            # hprev = hs[T] of each stream
+                b0 = grp * G
+                Gg = G if b0 + G <= B else B - b0
+                memcpy(&hprev[b0, 0], &hs[grp, 0] + T * Gg * H, Gg * H * sizeof(floating))
             loss_out[k] = loss
             smooth_out[k] = smooth_loss
             p += T
@@ -528,3 +599,38 @@ def evaluate(const index_t[::1] data,               # (N,) encoded text
             y_target = p[data[t + 1]]
             loss += softmax_forward(&p[0], V) - y_target
     return loss
+
+
+# ---------------------------------------------------------------------------
+# Build facts and thin test twins of the vector math (for tests/test_kernels.py)
+# ---------------------------------------------------------------------------
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #define CHARRNN_HAVE_OPENMP 1
+    #else
+    #define CHARRNN_HAVE_OPENMP 0
+    #endif
+    """
+    int CHARRNN_HAVE_OPENMP
+
+
+def has_openmp():
+    """Whether this build runs minibatch streams on several threads (OpenMP)."""
+    return bool(CHARRNN_HAVE_OPENMP)
+
+
+def _vec_tanh(floating[::1] x):
+    """x = tanh(x) in place, with the kernels' vectorised tanh."""
+    activate(&x[0], x.shape[0], ACT_TANH)
+
+
+def _vec_sigmoid(floating[::1] x):
+    """x = 1 / (1 + exp(-x)) in place, with the kernels' vectorised sigmoid."""
+    activate(&x[0], x.shape[0], ACT_SIGMOID)
+
+
+def _vec_exp_shift(floating[::1] x, double m):
+    """x = exp(x - m) in place; returns the sum, as the softmax does."""
+    return exp_shift_sum(&x[0], <floating>m, x.shape[0])

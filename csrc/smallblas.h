@@ -58,6 +58,25 @@ static inline void rowacc_##S(T *restrict y, const T *restrict a, ptrdiff_t as, 
         }                                                                        \
         for (int u = 0; u < 8; u++) vstore_##S(y + j + u * W, c[u]);             \
     }                                                                            \
+    /* then 4 vectors, the sum over k split two ways: again 8 chains */          \
+    for (; j + 4 * W <= n; j += 4 * W) {                                         \
+        VT c[8];                                                                 \
+        for (int u = 0; u < 4; u++) {                                            \
+            c[u] = vload_##S(y + j + u * W); c[u + 4] = c[u] - c[u];             \
+        }                                                                        \
+        for (k = 0; k + 2 <= K; k += 2) {                                        \
+            const T a0 = a[k * as], a1 = a[(k + 1) * as];                        \
+            const T *b = B + k * ldb + j;                                        \
+            for (int u = 0; u < 4; u++) {                                        \
+                c[u] += a0 * vload_##S(b + u * W);                               \
+                c[u + 4] += a1 * vload_##S(b + ldb + u * W);                     \
+            }                                                                    \
+        }                                                                        \
+        for (; k < K; k++)                                                       \
+            for (int u = 0; u < 4; u++)                                          \
+                c[u] += a[k * as] * vload_##S(B + k * ldb + j + u * W);          \
+        for (int u = 0; u < 4; u++) vstore_##S(y + j + u * W, c[u] + c[u + 4]);  \
+    }                                                                            \
     /* the rest vector by vector, with the sum over k split four ways */          \
     for (; j + W <= n; j += W) {                                                 \
         VT c0 = vload_##S(y + j), c1 = c0 - c0, c2 = c1, c3 = c1;                \
@@ -108,12 +127,17 @@ static inline void rowacc2_##S(T *restrict y0, T *restrict y1,                  
         vstore_##S(y1 + j + 2 * W, c12); vstore_##S(y1 + j + 3 * W, c13);        \
     }                                                                            \
     for (; j + W <= n; j += W) {                                                 \
-        VT c0 = vload_##S(y0 + j), c1 = vload_##S(y1 + j);                       \
-        for (k = 0; k < K; k++) {                                                \
+        VT c0 = vload_##S(y0 + j), c1 = vload_##S(y1 + j), e0 = c0 - c0, e1 = e0; \
+        for (k = 0; k + 2 <= K; k += 2) {                                        \
+            VT b = vload_##S(B + k * ldb + j), d = vload_##S(B + (k + 1) * ldb + j); \
+            c0 += a0[k * as] * b; c1 += a1[k * as] * b;                          \
+            e0 += a0[(k + 1) * as] * d; e1 += a1[(k + 1) * as] * d;              \
+        }                                                                        \
+        for (; k < K; k++) {                                                     \
             VT b = vload_##S(B + k * ldb + j);                                   \
             c0 += a0[k * as] * b; c1 += a1[k * as] * b;                          \
         }                                                                        \
-        vstore_##S(y0 + j, c0); vstore_##S(y1 + j, c1);                          \
+        vstore_##S(y0 + j, c0 + e0); vstore_##S(y1 + j, c1 + e1);                \
     }                                                                            \
     for (; j < n; j++) {                                                         \
         T c0 = y0[j], c1 = y1[j];                                                \

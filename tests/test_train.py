@@ -52,8 +52,11 @@ def nudged_reference_train(*args, **kwargs):
 def test_first_iterations_match_the_reference(seed_name):
     """10 iterations: parameters to 1e-8 and losses to 1e-10 relative.
 
-    Where the reference itself is more sensitive than that (its twin with weights
-    nudged by 1e-15 drifts further), the bound is 10 times the measured drift.
+    Where the reference itself is more sensitive than that, the bound is 100 times
+    the drift of its twin whose initial weights are nudged by 1e-15. (The kernels round
+    every product and sum differently from numpy, which perturbs the loop about as
+    much as a nudge of 1e-14; on the seeds' default loop at H=100 on this short text
+    the drift grows ~30x per iteration, and it is the only case that needs the slack.)
     """
     text, options = _short(POEM, SEEDS[seed_name], 10)
     kw = dict(hidden_size=100, seed=3, **options)
@@ -63,13 +66,24 @@ def test_first_iterations_match_the_reference(seed_name):
     assert got.iteration == want.n == 10
     assert got.pointer == want.p
     for name, g, w, z in zip(PARAM_NAMES, got.params, want.params, twin.params):
-        tol = max(1e-8, 10 * rel_diff(z, w))
+        tol = max(1e-8, 100 * rel_diff(z, w))
         assert_close(g, w, tol, f"{seed_name}: {name} after 10 iterations")
-    assert_close(got.hprev, want.hprev, max(1e-8, 10 * rel_diff(twin.hprev, want.hprev)),
+    assert_close(got.hprev, want.hprev, max(1e-8, 100 * rel_diff(twin.hprev, want.hprev)),
                  f"{seed_name}: hprev")
-    tol = max(1e-10, 10 * rel_diff(twin.loss_history, want.loss_history))
+    tol = max(1e-10, 100 * rel_diff(twin.loss_history, want.loss_history))
     assert_close(got.history.loss, want.loss_history, tol, f"{seed_name}: loss history")
     assert_close(got.smooth_loss, want.smooth_loss, tol, f"{seed_name}: smooth_loss")
+
+
+@pytest.mark.parametrize("seed_name", list(SEEDS))
+def test_first_five_iterations_match_the_reference_strictly(seed_name):
+    """Before any chaos: 5 iterations agree to 1e-8 (parameters) and 1e-10 (losses)."""
+    text, options = _short(POEM, SEEDS[seed_name], 5)
+    kw = dict(hidden_size=100, seed=3, **options)
+    got, want = charrnn.train(text, **kw), reference.train(text, **kw)
+    for name, g, w in zip(PARAM_NAMES, got.params, want.params):
+        assert_close(g, w, 1e-8, f"{seed_name}: {name} after 5 iterations")
+    assert_close(got.history.loss, want.loss_history, 1e-10, f"{seed_name}: loss history")
 
 
 def test_initial_weights_and_smooth_loss_are_the_seeds():
