@@ -39,10 +39,15 @@
 #endif
 typedef double charrnn_vd __attribute__((vector_size(CHARRNN_VBYTES)));
 typedef float charrnn_vf __attribute__((vector_size(CHARRNN_VBYTES)));
+/* half vectors (16 bytes) for what is left after the full ones, e.g. 100 = 96 + 4 floats */
+typedef double charrnn_hd __attribute__((vector_size(16)));
+typedef float charrnn_hf __attribute__((vector_size(16)));
 
-#define CHARRNN_DEFINE_ROWACC(T, S, VT, W)                                        \
+#define CHARRNN_DEFINE_ROWACC(T, S, VT, W, HT, HW)                                \
 static inline VT vload_##S(const T *p) { VT v; memcpy(&v, p, sizeof v); return v; } \
 static inline void vstore_##S(T *p, VT v) { memcpy(p, &v, sizeof v); }          \
+static inline HT hload_##S(const T *p) { HT v; memcpy(&v, p, sizeof v); return v; } \
+static inline void hstore_##S(T *p, HT v) { memcpy(p, &v, sizeof v); }          \
 static inline void rowacc_##S(T *restrict y, const T *restrict a, ptrdiff_t as,  \
                               const T *restrict B, ptrdiff_t ldb, ptrdiff_t K,   \
                               ptrdiff_t n)                                       \
@@ -90,6 +95,18 @@ static inline void rowacc_##S(T *restrict y, const T *restrict a, ptrdiff_t as, 
         for (; k < K; k++) c0 += a[k * as] * vload_##S(B + k * ldb + j);         \
         vstore_##S(y + j, (c0 + c1) + (c2 + c3));                                \
     }                                                                            \
+    for (; j + HW <= n; j += HW) {                                               \
+        HT c0 = hload_##S(y + j), c1 = c0 - c0, c2 = c1, c3 = c1;                \
+        for (k = 0; k + 4 <= K; k += 4) {                                        \
+            const T *b = B + k * ldb + j;                                        \
+            c0 += a[k * as] * hload_##S(b);                                      \
+            c1 += a[(k + 1) * as] * hload_##S(b + ldb);                          \
+            c2 += a[(k + 2) * as] * hload_##S(b + 2 * ldb);                      \
+            c3 += a[(k + 3) * as] * hload_##S(b + 3 * ldb);                      \
+        }                                                                        \
+        for (; k < K; k++) c0 += a[k * as] * hload_##S(B + k * ldb + j);         \
+        hstore_##S(y + j, (c0 + c1) + (c2 + c3));                                \
+    }                                                                            \
     for (; j < n; j++) {                                                         \
         T c0 = y[j], c1 = 0, c2 = 0, c3 = 0;                                     \
         for (k = 0; k + 4 <= K; k += 4) {                                        \
@@ -102,7 +119,7 @@ static inline void rowacc_##S(T *restrict y, const T *restrict a, ptrdiff_t as, 
     }                                                                            \
 }
 
-#define CHARRNN_DEFINE_ROWACC2(T, S, VT, W)                                       \
+#define CHARRNN_DEFINE_ROWACC2(T, S, VT, W, HT, HW)                                       \
 static inline void rowacc2_##S(T *restrict y0, T *restrict y1,                   \
                                const T *restrict a0, const T *restrict a1,       \
                                ptrdiff_t as, const T *restrict B, ptrdiff_t ldb, \
@@ -139,6 +156,19 @@ static inline void rowacc2_##S(T *restrict y0, T *restrict y1,                  
         }                                                                        \
         vstore_##S(y0 + j, c0 + e0); vstore_##S(y1 + j, c1 + e1);                \
     }                                                                            \
+    for (; j + HW <= n; j += HW) {                                               \
+        HT c0 = hload_##S(y0 + j), c1 = hload_##S(y1 + j), e0 = c0 - c0, e1 = e0; \
+        for (k = 0; k + 2 <= K; k += 2) {                                        \
+            HT b = hload_##S(B + k * ldb + j), d = hload_##S(B + (k + 1) * ldb + j); \
+            c0 += a0[k * as] * b; c1 += a1[k * as] * b;                          \
+            e0 += a0[(k + 1) * as] * d; e1 += a1[(k + 1) * as] * d;              \
+        }                                                                        \
+        for (; k < K; k++) {                                                     \
+            HT b = hload_##S(B + k * ldb + j);                                   \
+            c0 += a0[k * as] * b; c1 += a1[k * as] * b;                          \
+        }                                                                        \
+        hstore_##S(y0 + j, c0 + e0); hstore_##S(y1 + j, c1 + e1);                \
+    }                                                                            \
     for (; j < n; j++) {                                                         \
         T c0 = y0[j], c1 = y1[j];                                                \
         for (k = 0; k < K; k++) {                                                \
@@ -148,22 +178,55 @@ static inline void rowacc2_##S(T *restrict y0, T *restrict y1,                  
     }                                                                            \
 }                                                                                \
                                                                                  \
-/* Y[r, :] += sum_k A[r * lda + k * as] * B[k, :] for r < m: rows in pairs */     \
+/* four rows y0..y3 sharing each load of B: 2 vectors x 4 rows = 8 chains */  \
+static inline void rowacc4_##S(T *restrict y, ptrdiff_t ldy, const T *restrict a,  \
+                               ptrdiff_t lda, ptrdiff_t as, const T *restrict B, \
+                               ptrdiff_t ldb, ptrdiff_t K, ptrdiff_t n)          \
+{                                                                                \
+    T *y0 = y, *y1 = y + ldy, *y2 = y + 2 * ldy, *y3 = y + 3 * ldy;              \
+    const T *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;        \
+    ptrdiff_t j = 0, k;                                                          \
+    for (; j + 2 * W <= n; j += 2 * W) {                                         \
+        VT c00 = vload_##S(y0 + j), c01 = vload_##S(y0 + j + W);                 \
+        VT c10 = vload_##S(y1 + j), c11 = vload_##S(y1 + j + W);                 \
+        VT c20 = vload_##S(y2 + j), c21 = vload_##S(y2 + j + W);                 \
+        VT c30 = vload_##S(y3 + j), c31 = vload_##S(y3 + j + W);                 \
+        for (k = 0; k < K; k++) {                                                \
+            const T *b = B + k * ldb + j;                                        \
+            VT b0 = vload_##S(b), b1 = vload_##S(b + W);                         \
+            T p0 = a0[k * as], p1 = a1[k * as], p2 = a2[k * as], p3 = a3[k * as]; \
+            c00 += p0 * b0; c01 += p0 * b1; c10 += p1 * b0; c11 += p1 * b1;     \
+            c20 += p2 * b0; c21 += p2 * b1; c30 += p3 * b0; c31 += p3 * b1;     \
+        }                                                                        \
+        vstore_##S(y0 + j, c00); vstore_##S(y0 + j + W, c01);                    \
+        vstore_##S(y1 + j, c10); vstore_##S(y1 + j + W, c11);                    \
+        vstore_##S(y2 + j, c20); vstore_##S(y2 + j + W, c21);                    \
+        vstore_##S(y3 + j, c30); vstore_##S(y3 + j + W, c31);                    \
+    }                                                                            \
+    if (j < n) {                             /* the last columns: two rows at a time */ \
+        rowacc2_##S(y0 + j, y1 + j, a0, a1, as, B + j, ldb, K, n - j);           \
+        rowacc2_##S(y2 + j, y3 + j, a2, a3, as, B + j, ldb, K, n - j);           \
+    }                                                                            \
+}                                                                                \
+                                                                                 \
+/* Y[r, :] += sum_k A[r * lda + k * as] * B[k, :] for r < m: rows four at a time */ \
 static inline void rowacc_rows_##S(T *Y, ptrdiff_t ldy, const T *A, ptrdiff_t lda, \
                                    ptrdiff_t as, const T *B, ptrdiff_t ldb,      \
                                    ptrdiff_t m, ptrdiff_t K, ptrdiff_t n)        \
 {                                                                                \
     ptrdiff_t r = 0;                                                             \
+    for (; r + 4 <= m; r += 4)                                                   \
+        rowacc4_##S(Y + r * ldy, ldy, A + r * lda, lda, as, B, ldb, K, n);       \
     for (; r + 2 <= m; r += 2)                                                   \
         rowacc2_##S(Y + r * ldy, Y + (r + 1) * ldy, A + r * lda, A + (r + 1) * lda, \
                     as, B, ldb, K, n);                                           \
     if (r < m) rowacc_##S(Y + r * ldy, A + r * lda, as, B, ldb, K, n);           \
 }
 
-CHARRNN_DEFINE_ROWACC(double, d, charrnn_vd, (CHARRNN_VBYTES / 8))
-CHARRNN_DEFINE_ROWACC(float, f, charrnn_vf, (CHARRNN_VBYTES / 4))
-CHARRNN_DEFINE_ROWACC2(double, d, charrnn_vd, (CHARRNN_VBYTES / 8))
-CHARRNN_DEFINE_ROWACC2(float, f, charrnn_vf, (CHARRNN_VBYTES / 4))
+CHARRNN_DEFINE_ROWACC(double, d, charrnn_vd, (CHARRNN_VBYTES / 8), charrnn_hd, 2)
+CHARRNN_DEFINE_ROWACC(float, f, charrnn_vf, (CHARRNN_VBYTES / 4), charrnn_hf, 4)
+CHARRNN_DEFINE_ROWACC2(double, d, charrnn_vd, (CHARRNN_VBYTES / 8), charrnn_hd, 2)
+CHARRNN_DEFINE_ROWACC2(float, f, charrnn_vf, (CHARRNN_VBYTES / 4), charrnn_hf, 4)
 
 /* B_T[j, i] = B[i, j];  B is (m, n) row-major */
 #define CHARRNN_DEFINE_TRANSPOSE(T, S)                                            \

@@ -173,9 +173,18 @@ def test_float32_training_follows_the_float64_reference_at_float32_tolerance():
 
 
 def test_float32_long_run_learns_like_float64():
+    """Statistics, not bits: float32 is a far larger perturbation of the chaotic loop
+    than any rounding order, so compare the mean over four runs (initial weights
+    nudged by k * 1e-7) of the smooth loss averaged over the last 1000 iterations."""
     text = charrnn.default_corpus()[:2000]
-    kw = dict(hidden_size=32, num_iterations=3000, seed=0)
-    f32 = charrnn.train(text, dtype="float32", **kw)
-    f64 = charrnn.train(text, **kw)
-    assert abs(f32.smooth_loss - f64.smooth_loss) < 0.03 * f64.smooth_loss
-    assert rel_diff(f32.params[1], f64.params[1]) > 0  # different arithmetic, same statistics
+
+    def tail_loss(dtype, nudge):
+        m = charrnn.CharRNN(sorted(set(text)), hidden_size=32, seed=0, dtype=dtype)
+        m._flat *= 1 + nudge
+        m.set_text(text)
+        m.fit(3000)
+        return m.history.smooth_loss[-1000:].mean()
+
+    f32 = np.mean([tail_loss("float32", k * 1e-7) for k in range(4)])
+    f64 = np.mean([tail_loss("float64", k * 1e-7) for k in range(4)])
+    assert abs(f32 - f64) < 0.03 * f64, (f32, f64)
