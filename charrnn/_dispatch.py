@@ -4,6 +4,7 @@
 for the AVX2 build and fails if this CPU cannot run it.
 """
 import os
+from typing import Any, Dict
 
 try:
     from . import _kernels as _baseline
@@ -40,7 +41,7 @@ def load(variant=None):
 kernels, variant = load()
 
 
-def kernel_info():
+def kernel_info() -> Dict[str, Any]:
     """What runs: ``{"variant": "avx2" | "baseline", "openmp": bool, "threads": int}``.
 
     ``threads`` is the default ``num_threads`` of minibatch training (the cores this

@@ -52,6 +52,8 @@ model.save("model.npz")
 again: CharRNN = charrnn.load("model.npz")
 again.set_text(text)
 fast: bool = _kernels.cpu_has_avx2_fma()
+info = charrnn.kernel_info()
+variant: str = info["variant"]
 print(total, words, per_char, V, "".join(stream))
 """
 
