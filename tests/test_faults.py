@@ -5,7 +5,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +20,17 @@ TEXT = POEM * 4
 DIVERGE = dict(learning_rate=1e308, optimizer="sgd", clip=None)
 
 
+# The installed console script; `python -m charrnn` only as a fallback, and never from
+# the source tree (-m puts the working folder first on sys.path, and the source
+# charrnn/ there has no compiled kernels).
+EXE = Path(sys.executable).parent / "charrnn"
+CHARRNN = [str(EXE)] if EXE.exists() else [sys.executable, "-m", "charrnn"]
+NEUTRAL = tempfile.gettempdir()
+
+
 def cli_run(*argv):
     """``charrnn ...`` in a fresh interpreter: (status, stdout, stderr)."""
-    p = subprocess.run([sys.executable, "-m", "charrnn", *map(str, argv)],
+    p = subprocess.run([*CHARRNN, *map(str, argv)], cwd=NEUTRAL,
                        capture_output=True, text=True, timeout=120)
     return p.returncode, p.stdout, p.stderr
 
@@ -99,7 +109,7 @@ def test_sigkill_at_random_moments_always_leaves_a_checkpoint_that_resumes(tmp_p
             argv = ["train", "--resume", path, "--iterations", total] + opts
         else:
             argv = ["train", text, "--checkpoint", path, "--iterations", total] + opts
-        proc = subprocess.Popen([sys.executable, "-m", "charrnn", *map(str, argv)],
+        proc = subprocess.Popen([*CHARRNN, *map(str, argv)], cwd=NEUTRAL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         # the interpreter and numpy take ~0.15-0.3 s to start: kill anywhere from
         # before training starts to well into it (and so, often, inside a save)
