@@ -63,11 +63,13 @@ def encode(text, chars):
     if not all(isinstance(c, str) and len(c) == 1 for c in chars):
         raise ValueError("chars must be single characters")
     table = _codepoints("".join(chars))
-    order = np.argsort(table, kind="stable")
     cps = _codepoints(text)
-    pos = np.minimum(np.searchsorted(table[order], cps), len(table) - 1)
-    ix = order[pos]
-    bad = table[ix] != cps
+    # a lookup table over code points (at most 0x110000 entries): one gather per character
+    top = max(int(table.max()), int(cps.max()) if cps.size else 0)
+    lut = np.full(top + 1, -1, np.int64)
+    lut[table] = np.arange(len(table))
+    ix = lut[cps]
+    bad = ix < 0
     if bad.any():
         missing = sorted(set(chr(c) for c in cps[bad]))
         raise ValueError(
