@@ -23,7 +23,7 @@ MODEL_OPTIONS = (
     ("hidden_size", 100), ("seq_length", 25), ("learning_rate", 0.1), ("seed", 0),
     ("activation", "tanh"), ("optimizer", "adagrad"), ("clip", 5.0), ("bptt", "full"),
     ("reset_each_epoch", False), ("dtype", "float64"), ("beta1", 0.9), ("beta2", 0.999),
-    ("decay_rate", 0.95), ("eps", 1e-8),
+    ("decay_rate", 0.95), ("eps", 1e-8), ("batch_size", 1),
 )
 #: Text options of ``charrnn train``, kept in the checkpoint so that ``eval`` and
 #: ``--resume`` read text the same way.
@@ -311,6 +311,8 @@ def _cmd_train(args):
                        f"resuming needs the same file and options (to continue on another "
                        f"text, use the Python API: charrnn.load(path).set_text(text))")
     model.set_text(train_text)
+    if args.threads is not None:
+        model.num_threads = args.threads  # how fast, not what: free to change on resume
 
     # what to run: a total number of iterations, counted from the start of training
     target = dict(saved_meta.get("target", {})) if saved_meta else {}
@@ -354,6 +356,8 @@ def _cmd_train(args):
 
     intervals = [k for k in (args.print_every, eval_every if val_text else None,
                              args.sample_every, args.checkpoint_every if latest else None) if k]
+    chars_per_iteration = model.seq_length * model.batch_size
+    stream_length = len(train_text) // model.batch_size
     chunk = 16  # iterations per compiled call, adapted to about 0.1 s
     t_start, it_start = time.perf_counter(), model.iteration
     t_print, it_print = t_start, model.iteration
@@ -376,9 +380,9 @@ def _cmd_train(args):
                     _save(model, best_path, dict(meta, best=True))
             if it % args.print_every == 0 or it == total:
                 now = time.perf_counter()
-                rate = (it - it_print) * model.seq_length / max(now - t_print, 1e-9)
+                rate = (it - it_print) * chars_per_iteration / max(now - t_print, 1e-9)
                 iters_per_s = (it - it_start) / max(now - t_start, 1e-9)
-                epoch = model.epoch + model.pointer / len(train_text)
+                epoch = model.epoch + model.pointer / stream_length
                 val = "" if last_val is None else f" | val {last_val:.4f} bits/char"
                 console.progress(
                     f"iter {it}/{total} | epoch {epoch:.2f} | loss {model.history.loss[-1]:.4f}"
@@ -404,7 +408,7 @@ def _cmd_train(args):
         return EXIT_INTERRUPTED
     if not args.quiet:
         elapsed = time.perf_counter() - t_start
-        rate = (model.iteration - it_start) * model.seq_length / max(elapsed, 1e-9)
+        rate = (model.iteration - it_start) * chars_per_iteration / max(elapsed, 1e-9)
         summary = (f"trained {model.iteration - it_start} iterations in {elapsed:.2f} s "
                    f"({rate:,.0f} characters/s), smooth loss {model.smooth_loss:.4f}")
         if val_text:
@@ -590,6 +594,12 @@ def _add_train(sub):
     m.add_argument("--decay-rate", metavar="R", type=float, help="RMSProp [0.95]")
     m.add_argument("--eps", metavar="EPS", type=_positive_float, help="Adam and RMSProp [1e-8]")
     m.add_argument("--seed", metavar="N", type=_nonnegative_int, help="seed of the weights [0]")
+    m.add_argument("--batch-size", metavar="B", type=_positive_int,
+                   help="minibatch streams, each a contiguous piece of the text with its own "
+                        "hidden state; the gradient is summed over them [1: the seeds' loop]")
+    p.add_argument("--threads", metavar="N", type=_positive_int,
+                   help="threads for the minibatch streams (results do not depend on it) "
+                        "[the cores available]")
     r = p.add_argument_group("how long (a total, counted from the start of training)")
     how = r.add_mutually_exclusive_group()
     how.add_argument("--iterations", metavar="N", type=_nonnegative_int,

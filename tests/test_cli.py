@@ -175,6 +175,19 @@ def test_resume_from_a_checkpoint_is_bit_for_bit(work):
     assert_same_training(a, b)
 
 
+def test_minibatch_resume_with_other_threads_is_bit_for_bit(work):
+    common = ["poem.txt", *SMALL, "--batch-size", "3", "--dtype", "float32", "--quiet"]
+    run("train", *common, "--iterations", "60", "--threads", "2", "--checkpoint", "a.npz",
+        cwd=work)
+    run("train", "--resume", "a.npz", "--iterations", "120", "--threads", "1", "--quiet",
+        cwd=work)
+    run("train", *common, "--iterations", "120", "--threads", "2", "--checkpoint", "b.npz",
+        cwd=work)
+    a, b = charrnn.load(work / "a.npz"), charrnn.load(work / "b.npz")
+    assert (a.batch_size, a.dtype.name, a.iteration) == (3, "float32", 120)
+    assert_same_training(a, b)
+
+
 def test_resume_by_epochs_is_bit_for_bit(work):
     common = ["poem.txt", "--hidden-size", "16", "--optimizer", "adam", "--val-frac", "0",
               "--quiet"]
