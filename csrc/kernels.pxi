@@ -18,8 +18,9 @@
 #
 # Only the recurrence itself (Whh @ h forward, Whh.T @ dhraw backward) runs step by
 # step; everything off it (the output layer, its gradients, dWhh) is done for the
-# whole sequence at once, one gradient row at a time, with the row kept in registers
-# (rowacc in smallblas.h).
+# whole sequence at once, a few rows at a time with their accumulators in registers
+# (rowacc in smallblas.h). Minibatch streams (G of them side by side) are extra rows
+# of the same products: each pass over the weights serves all of them.
 
 from cython cimport floating
 from libc.math cimport log, sqrt, sqrtf, isfinite, INFINITY
@@ -54,7 +55,8 @@ ctypedef fused index_t:
     uint16_t
     uint32_t
 
-# Codes shared with charrnn/_validate.py (ACTIVATIONS, OPTIMIZERS, SCHEDULES).
+# Codes shared with charrnn/_validate.py (ACTIVATIONS, OPTIMIZERS) and charrnn/model.py
+# (wrap). L is the length of a stream: the text, or 1/B of it with B minibatch streams.
 cdef enum:
     ACT_TANH = 0
     ACT_SIGMOID = 1
@@ -62,8 +64,8 @@ cdef enum:
     OPT_SGD = 1
     OPT_RMSPROP = 2
     OPT_ADAM = 3
-    WRAP_SEEDS = 0    # 001/003: reset when p + T + 1 >= N (or n == 0); hprev always reset
-    WRAP_EPOCHS = 1   # 002/004: reset when p + T + 1 > N; hprev reset only if asked
+    WRAP_SEEDS = 0    # 001/003: reset when p + T + 1 >= L (or n == 0); hprev always reset
+    WRAP_EPOCHS = 1   # 002/004: reset when p + T + 1 > L; hprev reset only if asked
 
 
 # ---------------------------------------------------------------------------
@@ -84,7 +86,7 @@ cdef inline void rowacc_rows(floating *Y, Py_ssize_t ldy, const floating *A,
                              Py_ssize_t lda, Py_ssize_t a_stride, const floating *B,
                              Py_ssize_t ldb, Py_ssize_t m, Py_ssize_t K,
                              Py_ssize_t n) noexcept nogil:
-    # Y[r, :] += sum_k A[r * lda + k * a_stride] * B[k, :] for r < m  (two rows at a time)
+    # Y[r, :] += sum_k A[r * lda + k * a_stride] * B[k, :] for r < m  (rows 4 at a time)
     if floating is double:
         rowacc_rows_d(Y, ldy, A, lda, a_stride, B, ldb, m, K, n)
     else:
