@@ -4,6 +4,7 @@ Only this module writes to the terminal. Errors are one line, ``charrnn: error: 
 on stderr, with exit status 2; an interrupted ``train`` exits with 130.
 """
 import argparse
+import contextlib
 import hashlib
 import math
 import os
@@ -43,6 +44,19 @@ class CLIError(Exception):
 
 # -- text input ---------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _reading(path, noun, what):
+    """Errors of reading ``path`` as one-line CLIErrors ("no such file: x.txt")."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise CLIError(f"no such {noun}: {path}") from None
+    except IsADirectoryError:
+        raise CLIError(f"{path} is a directory, not {what}") from None
+    except OSError as e:
+        raise CLIError(f"cannot read {path}: {e.strerror or e}") from None
+
+
 def read_text(path, options):
     """The text of ``path`` (None: the shipped corpus), decoded and preprocessed.
 
@@ -56,15 +70,9 @@ def read_text(path, options):
         else:
             return preprocess(_data.default_corpus(), options)
     else:
-        try:
+        with _reading(path, "file", "a text file"):
             with open(path, "rb") as f:
                 raw = f.read()
-        except FileNotFoundError:
-            raise CLIError(f"no such file: {path}") from None
-        except IsADirectoryError:
-            raise CLIError(f"{path} is a directory, not a text file") from None
-        except OSError as e:
-            raise CLIError(f"cannot read {path}: {e.strerror or e}") from None
     if options["bytes"]:
         raw = raw.lower() if options["lower"] else raw
         if options["strip_digits"]:
@@ -426,14 +434,8 @@ def _cmd_train(args):
 # -- sample, eval, plot -------------------------------------------------------------------
 
 def _load(path):
-    try:
+    with _reading(path, "checkpoint", "a checkpoint"):
         return _checkpoint.load_with_meta(path)
-    except FileNotFoundError:
-        raise CLIError(f"no such checkpoint: {path}") from None
-    except IsADirectoryError:
-        raise CLIError(f"{path} is a directory, not a checkpoint") from None
-    except OSError as e:
-        raise CLIError(f"cannot read {path}: {e.strerror or e}") from None
 
 
 def _cmd_sample(args):
