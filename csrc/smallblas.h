@@ -67,7 +67,7 @@ static inline void rowacc_##S(T *restrict y, const T *restrict a, ptrdiff_t as, 
     for (; j + 4 * W <= n; j += 4 * W) {                                         \
         VT c[8];                                                                 \
         for (int u = 0; u < 4; u++) {                                            \
-            c[u] = vload_##S(y + j + u * W); c[u + 4] = c[u] - c[u];             \
+            c[u] = vload_##S(y + j + u * W); c[u + 4] = (VT){0};                 \
         }                                                                        \
         for (k = 0; k + 2 <= K; k += 2) {                                        \
             const T a0 = a[k * as], a1 = a[(k + 1) * as];                        \
@@ -84,7 +84,7 @@ static inline void rowacc_##S(T *restrict y, const T *restrict a, ptrdiff_t as, 
     }                                                                            \
     /* the rest vector by vector, with the sum over k split four ways */          \
     for (; j + W <= n; j += W) {                                                 \
-        VT c0 = vload_##S(y + j), c1 = c0 - c0, c2 = c1, c3 = c1;                \
+        VT c0 = vload_##S(y + j), c1 = {0}, c2 = {0}, c3 = {0};                  \
         for (k = 0; k + 4 <= K; k += 4) {                                        \
             const T *b = B + k * ldb + j;                                        \
             c0 += a[k * as] * vload_##S(b);                                      \
@@ -96,7 +96,7 @@ static inline void rowacc_##S(T *restrict y, const T *restrict a, ptrdiff_t as, 
         vstore_##S(y + j, (c0 + c1) + (c2 + c3));                                \
     }                                                                            \
     for (; j + HW <= n; j += HW) {                                               \
-        HT c0 = hload_##S(y + j), c1 = c0 - c0, c2 = c1, c3 = c1;                \
+        HT c0 = hload_##S(y + j), c1 = {0}, c2 = {0}, c3 = {0};                  \
         for (k = 0; k + 4 <= K; k += 4) {                                        \
             const T *b = B + k * ldb + j;                                        \
             c0 += a[k * as] * hload_##S(b);                                      \
@@ -144,7 +144,7 @@ static inline void rowacc2_##S(T *restrict y0, T *restrict y1,                  
         vstore_##S(y1 + j + 2 * W, c12); vstore_##S(y1 + j + 3 * W, c13);        \
     }                                                                            \
     for (; j + W <= n; j += W) {                                                 \
-        VT c0 = vload_##S(y0 + j), c1 = vload_##S(y1 + j), e0 = c0 - c0, e1 = e0; \
+        VT c0 = vload_##S(y0 + j), c1 = vload_##S(y1 + j), e0 = {0}, e1 = {0}; \
         for (k = 0; k + 2 <= K; k += 2) {                                        \
             VT b = vload_##S(B + k * ldb + j), d = vload_##S(B + (k + 1) * ldb + j); \
             c0 += a0[k * as] * b; c1 += a1[k * as] * b;                          \
@@ -157,7 +157,7 @@ static inline void rowacc2_##S(T *restrict y0, T *restrict y1,                  
         vstore_##S(y0 + j, c0 + e0); vstore_##S(y1 + j, c1 + e1);                \
     }                                                                            \
     for (; j + HW <= n; j += HW) {                                               \
-        HT c0 = hload_##S(y0 + j), c1 = hload_##S(y1 + j), e0 = c0 - c0, e1 = e0; \
+        HT c0 = hload_##S(y0 + j), c1 = hload_##S(y1 + j), e0 = {0}, e1 = {0}; \
         for (k = 0; k + 2 <= K; k += 2) {                                        \
             HT b = hload_##S(B + k * ldb + j), d = hload_##S(B + (k + 1) * ldb + j); \
             c0 += a0[k * as] * b; c1 += a1[k * as] * b;                          \
@@ -227,6 +227,44 @@ CHARRNN_DEFINE_ROWACC(double, d, charrnn_vd, (CHARRNN_VBYTES / 8), charrnn_hd, 2
 CHARRNN_DEFINE_ROWACC(float, f, charrnn_vf, (CHARRNN_VBYTES / 4), charrnn_hf, 4)
 CHARRNN_DEFINE_ROWACC2(double, d, charrnn_vd, (CHARRNN_VBYTES / 8), charrnn_hd, 2)
 CHARRNN_DEFINE_ROWACC2(float, f, charrnn_vf, (CHARRNN_VBYTES / 4), charrnn_hf, 4)
+
+/* Matrix-vector product in the "dot" form:  y[i] += sum_j A[i, j] * x[j],  A (m, n)
+ * row-major. Reads A row after row (8 rows at a time, one accumulator each), which
+ * suits a matrix too large for L1: streaming whole rows is what the prefetchers of
+ * L2 and L3 serve best. The row form (rowacc on A.T) wins while A fits in L1. */
+#define CHARRNN_DEFINE_GEMV(T, S, VT, W)                                          \
+static inline T vsum_##S(VT v)                                                   \
+{                                                                                \
+    T s = 0;                                                                     \
+    for (int u = 0; u < W; u++) s += v[u];                                       \
+    return s;                                                                    \
+}                                                                                \
+static inline void gemv_##S(T *restrict y, const T *restrict A,                  \
+                            const T *restrict x, ptrdiff_t m, ptrdiff_t n)       \
+{                                                                                \
+    const ptrdiff_t nv = n - n % W;                                              \
+    ptrdiff_t i = 0, j;                                                          \
+    for (; i + 8 <= m; i += 8) {                                                 \
+        VT c[8];                                                                 \
+        for (int r = 0; r < 8; r++) c[r] = (VT){0};                          \
+        for (j = 0; j < nv; j += W) {                                            \
+            const VT b = vload_##S(x + j);                                       \
+            for (int r = 0; r < 8; r++) c[r] += vload_##S(A + (i + r) * n + j) * b; \
+        }                                                                        \
+        for (int r = 0; r < 8; r++) {                                            \
+            T s = vsum_##S(c[r]);                                                \
+            for (j = nv; j < n; j++) s += A[(i + r) * n + j] * x[j];             \
+            y[i + r] += s;                                                       \
+        }                                                                        \
+    }                                                                            \
+    for (; i < m; i++) {                                                         \
+        T s = 0;                                                                 \
+        for (j = 0; j < n; j++) s += A[i * n + j] * x[j];                        \
+        y[i] += s;                                                               \
+    }                                                                            \
+}
+CHARRNN_DEFINE_GEMV(double, d, charrnn_vd, (CHARRNN_VBYTES / 8))
+CHARRNN_DEFINE_GEMV(float, f, charrnn_vf, (CHARRNN_VBYTES / 4))
 
 /* B_T[j, i] = B[i, j];  B is (m, n) row-major */
 #define CHARRNN_DEFINE_TRANSPOSE(T, S)                                            \
