@@ -479,7 +479,8 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
                     &window[0, 0], &data[0], L, 0, p, &hprev[0, 0], &flat[0],
                     &WhhT[0, 0], &WhyT[0, 0], T, B, H, V, activation, bptt_full)
             else:
-                for grp in prange(NG, num_threads=num_threads, schedule="static"):
+                # round robin: the last, smaller group does not unbalance the threads
+                for grp in prange(NG, num_threads=num_threads, schedule="static", chunksize=1):
                     b0 = grp * G
                     Gg = G if b0 + G <= B else B - b0
                     group_loss[grp] = group_loss_and_grad(
