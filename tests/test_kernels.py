@@ -191,3 +191,22 @@ def test_float32_long_run_learns_like_float64():
     f32 = np.mean([tail_loss("float32", k * 1e-7) for k in range(4)])
     f64 = np.mean([tail_loss("float64", k * 1e-7) for k in range(4)])
     assert abs(f32 - f64) < 0.03 * f64, (f32, f64)
+
+
+@pytest.mark.parametrize("dtype,H,tol", [(np.float64, 180, 1e-12), (np.float32, 180, 2e-5),
+                                         (np.float32, 64, 2e-5)])
+def test_both_matrix_vector_forms_match_the_reference(build, dtype, H, tol):
+    """Whh above 100 kB takes the dot form, below it the row form (see matvec)."""
+    rng = np.random.RandomState(H)
+    V, T = 40, 30
+    params = random_params(rng, H, V, 0.3, rho=0.9)
+    inputs, targets = rng.randint(V, size=T), rng.randint(V, size=T)
+    hprev = np.tanh(rng.randn(H, 1))
+    want = reference.lossFun(inputs, targets, hprev, params)
+    got = charrnn.lossFun(inputs, targets, hprev.astype(dtype),
+                          tuple(a.astype(dtype) for a in params))
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert_close(g, w, tol, f"{np.dtype(dtype).name} H={H} output {k}")
+    if dtype == np.float64:
+        h = np.tanh(rng.randn(H, 1))
+        assert charrnn.sample(h, 1, 300, params, 3) == reference.sample(h, 1, 300, params, 3)
