@@ -113,7 +113,13 @@ def machine_info():
 
 # -- timing ---------------------------------------------------------------------------------
 
+#: Pause before each timed run, outside the timing: numpy's OpenBLAS threads spin for a
+#: while after a reference call, and would otherwise take a core from charrnn's threads.
+SETTLE_SECONDS = 0.02
+
+
 def _seconds(fn, n):
+    time.sleep(SETTLE_SECONDS)
     start = time.perf_counter()
     fn(n)
     return time.perf_counter() - start
