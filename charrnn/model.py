@@ -524,20 +524,25 @@ class CharRNN:
         """Yield ``n`` sampled characters one at a time, as they are sampled.
 
         Same arguments and the same characters as :meth:`sample` (sampled in the kernel
-        ``chunk`` characters at a time).
+        ``chunk`` characters at a time). The arguments are checked here, when
+        ``generate`` is called, not at the first ``next()``.
         """
         n = check.integer(n, "n", minimum=0)
         chunk = check.integer(chunk, "chunk", minimum=1)
+        rng = self._rng(seed)
+        options = dict(activation=self.activation, temperature=temperature, greedy=greedy,
+                       top_k=top_k)
         with self._using("sample from this model"):
             h, x = self._start(prime)
-        rng = self._rng(seed)
+            _sample(h.reshape(-1, 1), x, 0, self.params, rng, **options)  # checks only
+        return self._stream(h, x, n, chunk, rng, options)
+
+    def _stream(self, h, x, n, chunk, rng, options):
         left = n
         while left > 0:
             k = min(chunk, left)
             with self._using("sample from this model"):
-                ixes, h = _sample(h.reshape(-1, 1), x, k, self.params, rng,
-                                  activation=self.activation, temperature=temperature,
-                                  greedy=greedy, top_k=top_k)
+                ixes, h = _sample(h.reshape(-1, 1), x, k, self.params, rng, **options)
             x = int(ixes[-1])
             left -= k
             for i in ixes:

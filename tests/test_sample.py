@@ -118,3 +118,12 @@ def test_generate_streams_the_same_characters_as_sample(trained):
 def test_prime_with_unknown_characters_is_refused(trained):
     with pytest.raises(ValueError, match="not in the vocabulary"):
         trained.sample(10, prime="Zebra#")
+
+
+def test_generate_checks_its_arguments_when_called(trained):
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        trained.generate(10, temperature=0)      # no next() needed
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        trained.generate(10, prime="#")
+    with pytest.raises(ValueError, match="n must be >= 0"):
+        trained.generate(-1)
