@@ -9,12 +9,18 @@ The only departures from the seeds, all documented in the README:
 - the softmax is max-shifted (seed 002 does this; the others overflow for large logits);
 - the options ``activation``, ``optimizer``, ``clip``, ``bptt`` and ``epochs`` select
   the variants of seeds 000-004.
+
+The second half (``init_stack`` onwards) is the oracle of the stacked cells: PyTorch's
+``nn.RNN``, ``nn.LSTM`` and ``nn.GRU`` equations, one step of one cell at a time, L layers,
+dropout between layers and before the decoder, with PyTorch's parameter names.
 """
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["init_params", "lossFun", "sample", "train", "Model"]
+__all__ = ["init_params", "lossFun", "sample", "train", "Model",
+           "GATES", "init_stack", "rnn_cell_forward", "rnn_cell_backward", "lstm_cell_forward",
+           "lstm_cell_backward", "gru_cell_forward", "gru_cell_backward", "stack_lossFun"]
 
 
 def init_params(hidden_size, vocab_size, rng=None):
@@ -209,3 +215,271 @@ def train(text, hidden_size=100, seq_length=25, learning_rate=0.1, num_iteration
     hprev = hprevs[0] if batch_size == 1 else np.hstack(hprevs).T
     return Model(params, chars, char_to_ix, hidden_size, seq_length, smooth_loss, hprev, p, n,
                  mems, losses, smooth_losses)
+
+
+# ---------------------------------------------------------------------------------------
+# Stacked cells (issue 10): PyTorch's nn.RNN (tanh), nn.LSTM and nn.GRU, L layers, dropout
+# between layers and before the decoder. Read next to torch/nn/modules/rnn.py and the shared
+# specification: one step of one cell on 1-D vectors, then a loop over time and layers.
+# Names are PyTorch's: weight_ih_l{k} (G*H, In_k), weight_hh_l{k} (G*H, H),
+# bias_ih_l{k}, bias_hh_l{k} (G*H,), decoder.weight (V, H), decoder.bias (V,).
+# ---------------------------------------------------------------------------------------
+
+#: Gates per cell: the weight matrices of a layer have G*H rows.
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+#: State slots per layer: h, and c for the LSTM.
+STATE_SLOTS = {"rnn": 1, "lstm": 2, "gru": 1}
+
+
+def _sigmoid(x):
+    """1 / (1 + exp(-x)), without overflowing exp for large negative x."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def init_stack(cell, num_layers, hidden_size, vocab_size, rng=None):
+    """Weights of an L-layer stack and its decoder, drawn as the specification says.
+
+    Parameters
+    ----------
+    cell : {"rnn", "lstm", "gru"}
+    num_layers, hidden_size, vocab_size : int
+        L, H and V.
+    rng : numpy.random.RandomState, int or None
+        Every array is ``rng.uniform(-s, s, size=shape)`` with ``s = 1 / sqrt(H)``, drawn
+        in the order below. None: numpy's global stream (as the seeds); an int: a seed.
+
+    Returns
+    -------
+    dict
+        name -> float64 array, in the layout order: for each layer k ``weight_ih_l{k}``
+        (G*H, V if k == 0 else H), ``weight_hh_l{k}`` (G*H, H), ``bias_ih_l{k}`` (G*H,),
+        ``bias_hh_l{k}`` (G*H,); then ``decoder.weight`` (V, H) and ``decoder.bias`` (V,).
+    """
+    if rng is None:
+        rng = np.random.mtrand._rand
+    elif not isinstance(rng, np.random.RandomState):
+        rng = np.random.RandomState(rng)
+    H, V, G = hidden_size, vocab_size, GATES[cell]
+    shapes = {}
+    for k in range(num_layers):
+        shapes[f"weight_ih_l{k}"] = (G * H, V if k == 0 else H)
+        shapes[f"weight_hh_l{k}"] = (G * H, H)
+        shapes[f"bias_ih_l{k}"] = (G * H,)
+        shapes[f"bias_hh_l{k}"] = (G * H,)
+    shapes["decoder.weight"] = (V, H)
+    shapes["decoder.bias"] = (V,)
+    s = 1.0 / np.sqrt(H)
+    return {name: rng.uniform(-s, s, size=shape) for name, shape in shapes.items()}
+
+
+def rnn_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
+    """One step of nn.RNN (tanh): h' = tanh(W_ih x + b_ih + W_hh h + b_hh).
+
+    x (In,), h (H,), W_ih (H, In), W_hh (H, H), b_ih, b_hh (H,). Returns h' (H,) and the
+    cache that ``rnn_cell_backward`` needs.
+    """
+    h_next = np.tanh(np.dot(W_ih, x) + b_ih + np.dot(W_hh, h) + b_hh)
+    return h_next, (x, h, W_ih, W_hh, h_next)
+
+
+def rnn_cell_backward(dh_next, cache):
+    """Gradients of one ``rnn_cell_forward`` step given dL/dh' (H,).
+
+    Returns dx (In,), dh (H,), dW_ih, dW_hh, db_ih, db_hh (the shapes of the weights).
+    """
+    x, h, W_ih, W_hh, h_next = cache
+    dhraw = (1 - h_next * h_next) * dh_next  # backprop through tanh
+    dx = np.dot(W_ih.T, dhraw)
+    dh = np.dot(W_hh.T, dhraw)
+    return dx, dh, np.outer(dhraw, x), np.outer(dhraw, h), dhraw, dhraw.copy()
+
+
+def lstm_cell_forward(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    """One step of nn.LSTM: gates i, f, g, o; c' = f*c + i*g; h' = o*tanh(c').
+
+    x (In,), h, c (H,), W_ih (4H, In), W_hh (4H, H), b_ih, b_hh (4H,). Returns h' (H,),
+    c' (H,) and the cache that ``lstm_cell_backward`` needs.
+    """
+    H = h.shape[0]
+    gates = np.dot(W_ih, x) + b_ih + np.dot(W_hh, h) + b_hh
+    i = _sigmoid(gates[0:H])  # input gate
+    f = _sigmoid(gates[H:2 * H])  # forget gate
+    g = np.tanh(gates[2 * H:3 * H])  # cell candidate
+    o = _sigmoid(gates[3 * H:4 * H])  # output gate
+    c_next = f * c + i * g
+    tanh_c = np.tanh(c_next)
+    h_next = o * tanh_c
+    return h_next, c_next, (x, h, c, W_ih, W_hh, i, f, g, o, tanh_c)
+
+
+def lstm_cell_backward(dh_next, dc_next, cache):
+    """Gradients of one ``lstm_cell_forward`` step given dL/dh' and dL/dc' (H,) each.
+
+    dc_next is the gradient reaching c' from the next step only; the part through
+    h' = o*tanh(c') is added here. Returns dx (In,), dh (H,), dc (H,), dW_ih, dW_hh,
+    db_ih, db_hh (the shapes of the weights).
+    """
+    x, h, c, W_ih, W_hh, i, f, g, o, tanh_c = cache
+    do = dh_next * tanh_c
+    dc_total = dc_next + dh_next * o * (1 - tanh_c * tanh_c)
+    di = dc_total * g
+    df = dc_total * c
+    dg = dc_total * i
+    dc = dc_total * f
+    # back through the nonlinearities into the pre-activations, in the order i, f, g, o
+    dgates = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g * g),
+                             do * o * (1 - o)])
+    dx = np.dot(W_ih.T, dgates)
+    dh = np.dot(W_hh.T, dgates)
+    return dx, dh, dc, np.outer(dgates, x), np.outer(dgates, h), dgates, dgates.copy()
+
+
+def gru_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
+    """One step of nn.GRU: gates r, z, n; n = tanh(gi_n + r * gh_n); h' = (1-z)*n + z*h.
+
+    x (In,), h (H,), W_ih (3H, In), W_hh (3H, H), b_ih, b_hh (3H,). gi = W_ih x + b_ih and
+    gh = W_hh h + b_hh are kept apart because the reset gate multiplies gh_n (bias
+    included), as in PyTorch. Returns h' (H,) and the cache for ``gru_cell_backward``.
+    """
+    H = h.shape[0]
+    gi = np.dot(W_ih, x) + b_ih
+    gh = np.dot(W_hh, h) + b_hh
+    r = _sigmoid(gi[0:H] + gh[0:H])  # reset gate
+    z = _sigmoid(gi[H:2 * H] + gh[H:2 * H])  # update gate
+    n = np.tanh(gi[2 * H:3 * H] + r * gh[2 * H:3 * H])  # candidate
+    h_next = (1 - z) * n + z * h
+    return h_next, (x, h, W_ih, W_hh, gh, r, z, n)
+
+
+def gru_cell_backward(dh_next, cache):
+    """Gradients of one ``gru_cell_forward`` step given dL/dh' (H,).
+
+    Returns dx (In,), dh (H,), dW_ih, dW_hh, db_ih, db_hh (the shapes of the weights).
+    """
+    x, h, W_ih, W_hh, gh, r, z, n = cache
+    H = h.shape[0]
+    dn = dh_next * (1 - z)
+    dz = dh_next * (h - n)
+    dnraw = dn * (1 - n * n)  # into gi_n + r * gh_n
+    dr = dnraw * gh[2 * H:3 * H]
+    drraw = dr * r * (1 - r)
+    dzraw = dz * z * (1 - z)
+    dgi = np.concatenate([drraw, dzraw, dnraw])
+    dgh = np.concatenate([drraw, dzraw, dnraw * r])
+    dx = np.dot(W_ih.T, dgi)
+    dh = dh_next * z + np.dot(W_hh.T, dgh)
+    return dx, dh, np.outer(dgi, x), np.outer(dgh, h), dgi, dgh
+
+
+#: The cells by name: (forward, backward). A forward takes (x, *state slots, W_ih, W_hh,
+#: b_ih, b_hh) and returns (*new state slots, cache); a backward takes (*gradients on the
+#: new state slots, cache) and returns (dx, *gradients on the old slots, dW_ih, dW_hh,
+#: db_ih, db_hh).
+CELLS = {
+    "rnn": (rnn_cell_forward, rnn_cell_backward),
+    "lstm": (lstm_cell_forward, lstm_cell_backward),
+    "gru": (gru_cell_forward, gru_cell_backward),
+}
+
+
+def _num_layers(params):
+    return sum(1 for name in params if name.startswith("weight_ih_l"))
+
+
+def _layer_weights(params, k):
+    return (params[f"weight_ih_l{k}"], params[f"weight_hh_l{k}"],
+            params[f"bias_ih_l{k}"], params[f"bias_hh_l{k}"])
+
+
+def _one_hot(ix, vocab_size):
+    x = np.zeros(vocab_size)
+    if ix is not None:
+        x[ix] = 1
+    return x
+
+
+def _stack_step(x, state, params, cell, keep_t=None, scale=1.0):
+    """One time step up the stack: returns the decoder's input, the new state and caches.
+
+    x (V,) one-hot, state (S, L, H). keep_t (L, H) keep flags or None: layer k's output
+    is multiplied by ``keep_t[k] * scale`` before it goes up (to layer k+1 or the decoder).
+    """
+    forward = CELLS[cell][0]
+    new_state = np.empty_like(state)
+    caches = []
+    for k in range(state.shape[1]):
+        *slots, cache = forward(x, *state[:, k], *_layer_weights(params, k))
+        new_state[:, k] = slots
+        caches.append(cache)
+        x = slots[0]  # h of layer k feeds the layer above
+        if keep_t is not None:
+            x = x * (keep_t[k] * scale)  # dropout: on the way up, never on the recurrence
+    return x, new_state, caches
+
+
+def stack_lossFun(inputs, targets, state, params, cell, *, keep=None, dropout=0.0):
+    """Loss and gradients of one chunk of one stream through an L-layer stack.
+
+    Parameters
+    ----------
+    inputs, targets : sequence of int, length T
+        Character indices; targets[t] is the character after inputs[t].
+    state : ndarray (S, L, H)
+        The state before the chunk (h, and c for the LSTM); a constant (full BPTT over
+        the chunk only).
+    params : dict
+        As ``init_stack`` returns.
+    cell : {"rnn", "lstm", "gru"}
+    keep : ndarray (L, T, H) of uint8, or None
+        Dropout keep flags: keep[k, t] for the output of layer k at step t (k < L-1: fed to
+        layer k+1; k = L-1: fed to the decoder). None: no dropout.
+    dropout : float
+        p; kept values are multiplied by ``1.0 / (1.0 - p)``.
+
+    Returns
+    -------
+    loss : float
+        Summed cross-entropy in nats.
+    grads : dict
+        name -> gradient array, the names and shapes of ``params``. Not clipped.
+    new_state : ndarray (S, L, H)
+        The state after step T.
+    """
+    backward = CELLS[cell][1]
+    W_dec, b_dec = params["decoder.weight"], params["decoder.bias"]
+    vocab_size = W_dec.shape[0]
+    L = state.shape[1]
+    scale = 1.0 / (1.0 - dropout)
+    states, tops, caches, ps = {}, {}, {}, {}
+    states[-1] = np.copy(state)
+    loss = 0.0
+    # forward pass
+    for t in range(len(inputs)):
+        x = _one_hot(inputs[t], vocab_size)
+        keep_t = None if keep is None else keep[:, t]
+        tops[t], states[t], caches[t] = _stack_step(x, states[t - 1], params, cell, keep_t, scale)
+        y = np.dot(W_dec, tops[t]) + b_dec  # unnormalized log probabilities for next chars
+        ps[t] = _softmax(y)
+        loss += -np.log(ps[t][targets[t]])
+    # backward pass: through time, and at each step down the stack
+    grads = {name: np.zeros_like(a) for name, a in params.items()}
+    dstate_next = np.zeros_like(state)  # gradient reaching each layer's state from step t+1
+    for t in reversed(range(len(inputs))):
+        dy = np.copy(ps[t])
+        dy[targets[t]] -= 1  # backprop into y
+        grads["decoder.weight"] += np.outer(dy, tops[t])
+        grads["decoder.bias"] += dy
+        dx = np.dot(W_dec.T, dy)  # into the decoder's input
+        for k in reversed(range(L)):
+            if keep is not None:
+                dx = dx * (keep[k, t] * scale)  # through the dropout above layer k
+            dslots = dstate_next[:, k].copy()
+            dslots[0] += dx  # h of layer k feeds both the layer above and step t+1
+            dx, *dslots_prev, dW_ih, dW_hh, db_ih, db_hh = backward(*dslots, caches[t][k])
+            dstate_next[:, k] = dslots_prev
+            grads[f"weight_ih_l{k}"] += dW_ih
+            grads[f"weight_hh_l{k}"] += dW_hh
+            grads[f"bias_ih_l{k}"] += db_ih
+            grads[f"bias_hh_l{k}"] += db_hh
+    return loss, grads, states[len(inputs) - 1]
