@@ -14,13 +14,16 @@ The second half (``init_stack`` onwards) is the oracle of the stacked cells: PyT
 ``nn.RNN``, ``nn.LSTM`` and ``nn.GRU`` equations, one step of one cell at a time, L layers,
 dropout between layers and before the decoder, with PyTorch's parameter names.
 """
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 __all__ = ["init_params", "lossFun", "sample", "train", "Model",
            "GATES", "init_stack", "rnn_cell_forward", "rnn_cell_backward", "lstm_cell_forward",
-           "lstm_cell_backward", "gru_cell_forward", "gru_cell_backward", "stack_lossFun"]
+           "lstm_cell_backward", "gru_cell_forward", "gru_cell_backward", "stack_lossFun",
+           "stack_sample", "stack_logprobs", "clip_grad_norm", "lr_at", "dropout_rng",
+           "stack_train", "StackModel"]
 
 
 def init_params(hidden_size, vocab_size, rng=None):
@@ -483,3 +486,195 @@ def stack_lossFun(inputs, targets, state, params, cell, *, keep=None, dropout=0.
             grads[f"bias_ih_l{k}"] += db_ih
             grads[f"bias_hh_l{k}"] += db_hh
     return loss, grads, states[len(inputs) - 1]
+
+
+def stack_sample(state, seed_ix, n, params, cell, rng=None, *, temperature=1.0):
+    """Sample ``n`` character indices from a stack (no dropout), as the seeds' ``sample``.
+
+    state (S, L, H) is the state before the first input; seed_ix None: an all-zero first
+    input (as seed 002). One ``rng.choice`` per character with the softmax of the logits
+    divided by ``temperature``.
+    """
+    if rng is None:
+        rng = np.random.mtrand._rand
+    elif not isinstance(rng, np.random.RandomState):
+        rng = np.random.RandomState(rng)
+    W_dec, b_dec = params["decoder.weight"], params["decoder.bias"]
+    vocab_size = W_dec.shape[0]
+    x = _one_hot(seed_ix, vocab_size)
+    ixes = []
+    for t in range(n):
+        top, state, _ = _stack_step(x, state, params, cell)
+        y = np.dot(W_dec, top) + b_dec
+        p = _softmax(y / temperature)
+        ix = rng.choice(range(vocab_size), p=p)
+        x = _one_hot(ix, vocab_size)
+        ixes.append(int(ix))
+    return ixes
+
+
+def stack_logprobs(indices, params, cell, state=None):
+    """Natural-log probability of each ``indices[t + 1]`` given ``indices[:t + 1]``.
+
+    Starts from ``state`` (S, L, H), zero if None; no dropout. Returns a float64 array of
+    ``len(indices) - 1`` values; their negated sum is ``stack_lossFun``'s loss on the
+    same chunk.
+    """
+    W_dec, b_dec = params["decoder.weight"], params["decoder.bias"]
+    vocab_size, hidden_size = W_dec.shape
+    if state is None:
+        state = np.zeros((STATE_SLOTS[cell], _num_layers(params), hidden_size))
+    logprobs = np.empty(max(len(indices) - 1, 0))
+    for t in range(len(logprobs)):
+        top, state, _ = _stack_step(_one_hot(indices[t], vocab_size), state, params, cell)
+        p = _softmax(np.dot(W_dec, top) + b_dec)
+        logprobs[t] = np.log(p[indices[t + 1]])
+    return logprobs
+
+
+def clip_grad_norm(grads, max_norm):
+    """Scale all gradients in place so that their global norm is at most ``max_norm``.
+
+    As ``torch.nn.utils.clip_grad_norm_``: total = sqrt(sum of the squares of every entry
+    of every array); if ``max_norm / (total + 1e-6)`` is below 1, every entry is multiplied
+    by it. ``grads`` is a dict of arrays. Returns the total norm before clipping.
+    """
+    sum_of_squares = 0.0
+    for g in grads.values():
+        sum_of_squares += float(np.sum(g * g))
+    total = math.sqrt(sum_of_squares)
+    coef = max_norm / (total + 1e-6)
+    if coef < 1:
+        for g in grads.values():
+            g *= coef
+    return total
+
+
+def lr_at(n, learning_rate, lr_schedule="constant", warmup_iters=0, decay_iters=None,
+          min_lr=None, lr_decay=0.97, decay_every=1):
+    """The learning rate of update ``n`` (0-based: the number of updates done before it).
+
+    Linear warmup over the first ``warmup_iters`` updates (nanoGPT's), then "constant";
+    "cosine" from ``learning_rate`` down to ``min_lr`` (default learning_rate / 10) at
+    ``decay_iters`` and ``min_lr`` after it (nanoGPT's); or "step": times ``lr_decay``
+    every ``decay_every`` updates (char-rnn's learning_rate_decay). The operations are
+    the specification's, in its order, so that the kernels give the same doubles.
+    """
+    lr, W = learning_rate, warmup_iters
+    if n < W:
+        return lr * (n + 1) / (W + 1)
+    if lr_schedule == "constant":
+        return lr
+    if lr_schedule == "cosine":
+        if decay_iters is None:
+            raise ValueError("lr_schedule 'cosine' needs decay_iters (the update where the "
+                             "decay ends), got None")
+        if min_lr is None:
+            min_lr = lr / 10
+        if n >= decay_iters:
+            return min_lr
+        ratio = (n - W) / (decay_iters - W)
+        return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
+    if lr_schedule == "step":
+        return lr * math.pow(lr_decay, math.floor((n - W) / decay_every))
+    raise ValueError(f"unknown lr_schedule {lr_schedule!r}: expected 'constant', 'cosine' "
+                     f"or 'step'")
+
+
+def dropout_rng(seed):
+    """The dropout mask stream of a model whose weights were drawn with ``seed``."""
+    return np.random.RandomState([seed, 1])
+
+
+@dataclass
+class StackModel:
+    """What ``stack_train`` returns: the trained weights and the loop's state."""
+    params: dict
+    chars: list
+    char_to_ix: dict
+    cell: str
+    num_layers: int
+    hidden_size: int
+    seq_length: int
+    smooth_loss: float
+    state: np.ndarray  # (S, L, B, H)
+    p: int
+    n: int
+    mems: list
+    loss_history: np.ndarray = field(repr=False)
+    smooth_loss_history: np.ndarray = field(repr=False)
+
+
+def stack_train(text, cell="lstm", num_layers=1, hidden_size=100, seq_length=25,
+                learning_rate=2e-3, num_iterations=None, seed=0, *, epochs=None,
+                optimizer="adam", clip=5.0, clip_norm=None, dropout=0.0, batch_size=1,
+                reset_each_epoch=False, beta1=0.9, beta2=0.999, decay_rate=0.95, eps=1e-8,
+                lr_schedule="constant", warmup_iters=0, decay_iters=None, min_lr=None,
+                lr_decay=0.97, decay_every=1, keep=None):
+    """``train``'s loop for a stack of cells: same walk of the text, same streams.
+
+    Weights from ``init_stack(cell, L, H, V, RandomState(seed))``. With ``dropout`` p > 0,
+    each iteration draws its keep flags ``random_sample((L, T, B, H)) >= p`` from
+    ``dropout_rng(seed)``, or takes the next array of ``keep`` (an iterable of (L, T, B, H)
+    arrays, one per iteration) when given. Each iteration sums the streams' gradients, clips
+    them element-wise (``clip``), then by global norm (``clip_norm``), and updates with
+    ``update`` at learning rate ``lr_at(n, ...)``. ``decay_iters`` defaults to the run's
+    number of iterations.
+    """
+    chars = sorted(set(text))
+    vocab_size = len(chars)
+    char_to_ix = {ch: i for i, ch in enumerate(chars)}
+    data = [char_to_ix[ch] for ch in text]
+    per_stream = len(data) // batch_size
+    streams = [data[b * per_stream:(b + 1) * per_stream] for b in range(batch_size)]
+    params = init_stack(cell, num_layers, hidden_size, vocab_size, np.random.RandomState(seed))
+    mems = [[np.zeros_like(a) for a in params.values()] for _ in range(2)]
+    if epochs is not None:
+        num_iterations = epochs * ((per_stream - 1) // seq_length)
+    if decay_iters is None:
+        decay_iters = num_iterations
+    if keep is None and dropout > 0:
+        masks = dropout_rng(seed)
+        shape = (num_layers, seq_length, batch_size, hidden_size)
+        keep = (masks.random_sample(shape) >= dropout for _ in range(num_iterations))
+    keep = None if keep is None else iter(keep)
+    smooth_loss = -np.log(1.0 / vocab_size) * seq_length  # loss at iteration 0
+    losses, smooth_losses = np.empty(num_iterations), np.empty(num_iterations)
+    state_shape = (STATE_SLOTS[cell], num_layers, batch_size, hidden_size)
+    state = np.zeros(state_shape)
+    n, p = 0, 0
+    while n < num_iterations:
+        if epochs is None:
+            if p + seq_length + 1 >= per_stream or n == 0:
+                state = np.zeros(state_shape)  # reset
+                p = 0  # go from start of data
+        elif p + seq_length + 1 > per_stream:
+            p = 0
+            if reset_each_epoch:
+                state = np.zeros(state_shape)
+        keep_n = None if keep is None else next(keep)
+        loss, grads = 0.0, {name: np.zeros_like(a) for name, a in params.items()}
+        for b, stream in enumerate(streams):
+            inputs = stream[p:p + seq_length]
+            targets = stream[p + 1:p + seq_length + 1]
+            keep_b = None if keep_n is None else keep_n[:, :, b]
+            loss_b, grads_b, state[:, :, b] = stack_lossFun(
+                inputs, targets, state[:, :, b], params, cell, keep=keep_b, dropout=dropout)
+            loss += loss_b / batch_size
+            for name in grads:
+                grads[name] += grads_b[name]
+        if clip is not None:
+            for dparam in grads.values():
+                np.clip(dparam, -clip, clip, out=dparam)
+        if clip_norm is not None:
+            clip_grad_norm(grads, clip_norm)
+        smooth_loss = smooth_loss * 0.999 + loss * 0.001
+        lr = lr_at(n, learning_rate, lr_schedule, warmup_iters, decay_iters, min_lr,
+                   lr_decay, decay_every)
+        update(list(params.values()), list(grads.values()), mems, optimizer, lr, n + 1,
+               beta1=beta1, beta2=beta2, decay_rate=decay_rate, eps=eps)
+        losses[n], smooth_losses[n] = loss, smooth_loss
+        p += seq_length  # move data pointer
+        n += 1  # iteration counter
+    return StackModel(params, chars, char_to_ix, cell, num_layers, hidden_size, seq_length,
+                      smooth_loss, state, p, n, mems, losses, smooth_losses)
