@@ -121,13 +121,18 @@ def _show(value):
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _power(n):
+    """``n`` as ``2**k`` when it is a large power of two."""
+    return f"2**{n.bit_length() - 1}" if n >= 2**16 and n & (n - 1) == 0 else str(n)
+
+
 def _integer(lo, hi):
     """An int in [lo, hi); bools refused."""
     def valid(value):
         if type(value) is not int:
             return f"must be an integer, got {_show(value)}"
         if not lo <= value < hi:
-            return f"must be in [{lo}, {hi:_}), got {_show(value)}"
+            return f"must be in [{lo}, {_power(hi)}), got {_show(value)}"
     return valid
 
 
@@ -167,7 +172,13 @@ def _boolean(value):
 
 
 class _Field(NamedTuple):
-    """One config field: its check, whether ``CharRNN(...)`` takes it, since when."""
+    """One config field.
+
+    ``valid(value)`` returns what is wrong with a value from the JSON, or None;
+    ``init``: passed to ``CharRNN(...)`` (else set on the model after it is built);
+    ``since``: the format version that added it; ``default``: its value in files
+    without it (of older versions, or optional), else it is required.
+    """
     valid: Callable[[Any], Optional[str]]
     init: bool = True
     since: int = 1
@@ -201,6 +212,14 @@ _FIELDS = {
 def _params_size(c):
     H, V = c["hidden_size"], c["V"]
     return 2 * H * V + H * H + H + V
+
+
+def _per_parameter(c):
+    return f"the model has {_params_size(c)} parameters"
+
+
+def _hidden_size(c):
+    return c["batch_size"] * c["hidden_size"]
 
 
 def _finite(a, c):
@@ -246,8 +265,6 @@ class _Member(NamedTuple):
     since: int = 1
 
 
-_BH = lambda c: c["batch_size"] * c["hidden_size"]  # noqa: E731
-
 #: The members, in the order they are checked (``chars`` fixes V before ``params``).
 _MEMBERS = {
     "format": _Member("U"),
@@ -257,12 +274,11 @@ _MEMBERS = {
     "chars": _Member("u4", ("V",), _check_chars),
     "params": _Member("model", (_params_size,), _finite, lambda c: (
         f"hidden size {c['hidden_size']} and {c['V']} characters need {_params_size(c)}")),
-    "m1": _Member("model", (_params_size,), _finite,
-                  lambda c: f"the model has {_params_size(c)} parameters"),
-    "m2": _Member("model", (_params_size,), _finite,
-                  lambda c: f"the model has {_params_size(c)} parameters"),
-    "hprev": _Member("model", (_BH,), _finite, lambda c: (
-        f"batch size {c['batch_size']} x hidden size {c['hidden_size']} need {_BH(c)}")),
+    "m1": _Member("model", (_params_size,), _finite, _per_parameter),
+    "m2": _Member("model", (_params_size,), _finite, _per_parameter),
+    "hprev": _Member("model", (_hidden_size,), _finite, lambda c: (
+        f"batch size {c['batch_size']} x hidden size {c['hidden_size']} need "
+        f"{_hidden_size(c)}")),
     "smooth_loss": _Member("f8", (), _finite_nonnegative),
     "rng_keys": _Member("u4", (624,), None, lambda c: "a Mersenne Twister has 624 keys"),
     "rng_pos": _Member("i8", (), _in_range(0, 624)),
@@ -497,14 +513,10 @@ def load_with_meta(path):
         to check.
     """
     path = os.fspath(path)
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block
+    _regular_file(path, os.stat(path).st_mode)  # devices are not even opened
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # nor block if swapped
     with open(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
-        if not stat.S_ISREG(mode):
-            kind = next((k for test, k in _KINDS if test(mode)), "not a regular file")
-            _fail(path, f"it is {kind}, not a checkpoint file")
+        _regular_file(path, os.fstat(fd).st_mode)
         head = f.read(4)
         if head != b"PK\x03\x04":
             if not head:
@@ -524,6 +536,14 @@ def load_with_meta(path):
 
 def _fail(path, message):
     raise CheckpointError(f"{path}: {message}")
+
+
+def _regular_file(path, mode):
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+    if not stat.S_ISREG(mode):
+        kind = next((k for test, k in _KINDS if test(mode)), "not a regular file")
+        _fail(path, f"it is {kind}, not a checkpoint file")
 
 
 _PICKLE = ("holds a pickled Python object; charrnn never unpickles checkpoint data (it "
@@ -676,19 +696,23 @@ class _Reader:
 
     def _members(self):
         """The archive's members by name, refused if unknown, repeated or odd."""
-        infos = {}
-        for info in self.zip.infolist():
-            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-            if name in infos:
-                self.fail(f"entry {name!r} appears twice; the file is corrupted or hostile")
-            infos[name] = info
-        if "format" not in infos:
+        listed = self.zip.infolist()
+        seen = set()
+        for info in listed:
+            if info.filename in seen:
+                self.fail(f"entry {info.filename[:-4]!r} appears twice; the file is corrupted "
+                          f"or hostile")
+            seen.add(info.filename)
+        if "format.npy" not in seen:
             self.fail("an archive, but not a charrnn checkpoint (no 'format' entry)")
-        for name, info in infos.items():
-            if name not in _MEMBERS or not info.filename.endswith(".npy"):
+        infos = {}
+        for info in listed:
+            name = info.filename[:-4] if info.filename.endswith(".npy") else None
+            if name not in _MEMBERS:
                 self.fail(f"entry {info.filename!r} is not part of a charrnn checkpoint; "
                           f"unknown entries are refused unread (they could hold a pickled "
                           f"Python object or a decompression bomb)")
+            infos[name] = info
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                 self.fail(f"entry {name!r} uses zip compression method "
                           f"{info.compress_type}; only stored and deflate are read")
@@ -765,7 +789,7 @@ class _Reader:
         want = c.get("dtype", "float64") if member.dtype == "model" else member.dtype
         if dtype is None or dtype.kind != np.dtype(want).kind or (
                 want != "U" and dtype.itemsize != np.dtype(want).itemsize):
-            got = dtype or items["descr"]
+            got = dtype or items["descr"].strip("'")
             if member.dtype == "model" and dtype is not None and dtype.kind == "f":
                 self.fail(f"entry {name!r} has dtype {got}, but the model is {want}")
             self.fail(f"entry {name!r} has dtype {got}; expected {np.dtype(want).name}")
@@ -856,8 +880,8 @@ def _build(c, arrays):
     model.rng.set_state(("MT19937", arrays["rng_keys"], int(arrays["rng_pos"]),
                          int(arrays["rng_has_gauss"]), float(arrays["rng_gauss"])))
     h = model.history
-    h._loss = np.array(arrays["history_loss"], np.float64)
-    h._smooth = np.array(arrays["history_smooth_loss"], np.float64)
+    h._loss = arrays["history_loss"]  # native float64 already; fit grows a copy
+    h._smooth = arrays["history_smooth_loss"]
     h._size = h._loss.size
     h._val_iteration = arrays["history_val_iteration"].tolist()
     h._val_loss = arrays["history_val_loss"].tolist()
