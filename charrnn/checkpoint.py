@@ -45,8 +45,10 @@ never allocates more than the file can honestly hold:
   fresh model, whose optimizer state (two more copies of the parameters, all
   zeros) shrinks to nothing beside the parameters, which hardly compress. A
   deflate bomb, whose members claim hundreds of times the file's size, is refused
-  before anything is inflated, so loading any file allocates at most about
-  four times its size plus a few MiB;
+  before anything is inflated. Loading any file thus holds at most its members
+  (four times its size plus 1 MiB), the model built from them (about as much
+  again) and zipfile's list of the archive's entries (a few times the size of the
+  zip directory);
 - each member is then inflated into a buffer of exactly the size its header
   declares, a bounded amount at a time; a member that inflates to more (or less)
   than its zip directory entry says, or whose CRC-32 differs, is refused without
