@@ -1,5 +1,7 @@
 """Checkpoints: exact round trip and resume, atomic writes, and refusal of bad files."""
+import errno
 import os
+import stat
 import zipfile
 
 import numpy as np
@@ -262,3 +264,139 @@ def test_bad_hyperparameter_in_config_is_refused(saved):
     rewrite(path, config=np.array(config.replace('"tanh"', '"relu"')))
     with pytest.raises(CheckpointError, match="activation"):
         charrnn.load(path)
+
+
+# -- what saving may replace ---------------------------------------------------------------
+
+def leftovers(folder):
+    return sorted(f for f in os.listdir(folder) if f.endswith(".tmp"))
+
+
+def make_device(path):
+    """A character device like /dev/null, in a test folder; skips without the rights."""
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except (PermissionError, OSError) as e:
+        pytest.skip(f"cannot make a device node here ({e.strerror}); needs root or CAP_MKNOD")
+
+
+SPECIAL = {
+    "fifo": (os.mkfifo, stat.S_ISFIFO, "a FIFO", errno.EINVAL),
+    "directory": (os.mkdir, stat.S_ISDIR, "a directory", errno.EISDIR),
+    "char-device": (make_device, stat.S_ISCHR, "a character device", errno.EINVAL),
+}
+
+
+@pytest.mark.parametrize("through_link", [False, True], ids=["direct", "symlink"])
+@pytest.mark.parametrize("kind", SPECIAL, ids=SPECIAL)
+def test_save_refuses_what_is_not_a_regular_file(tmp_path, kind, through_link, monkeypatch):
+    make, is_kind, words, code = SPECIAL[kind]
+    target = tmp_path / "target"
+    make(target)
+    path = target
+    if through_link:
+        path = tmp_path / "link.npz"
+        os.symlink(target, path)
+    made = []
+    real_mkstemp = checkpoint.tempfile.mkstemp
+    monkeypatch.setattr(checkpoint.tempfile, "mkstemp",
+                        lambda **kw: made.append(kw) or real_mkstemp(**kw))
+    model = charrnn.train(TEXT, hidden_size=8, num_iterations=5)
+    with pytest.raises(OSError, match=f"cannot save checkpoint .*{words}.*only to regular "
+                                      f"files; nothing was written") as e:
+        model.save(path)
+    assert e.value.errno == code
+    assert is_kind(os.stat(target).st_mode), f"the {kind} was replaced"
+    assert not through_link or os.path.islink(path)
+    assert made == [], "a temporary file was created before the refusal"
+
+
+def test_save_refuses_a_socket(monkeypatch):
+    import socket
+    import tempfile
+    with tempfile.TemporaryDirectory(dir="/tmp") as d:  # short: socket paths are limited
+        path = os.path.join(d, "s")
+        with socket.socket(socket.AF_UNIX) as s:
+            s.bind(path)
+            model = charrnn.train(TEXT, hidden_size=8, num_iterations=5)
+            with pytest.raises(OSError, match="is a socket"):
+                model.save(path)
+            assert stat.S_ISSOCK(os.stat(path).st_mode)
+
+
+def test_save_writes_through_a_symlink(tmp_path):
+    real, links = tmp_path / "real", tmp_path / "links"
+    real.mkdir()
+    links.mkdir()
+    target = real / "model.npz"
+    target.write_bytes(b"old")
+    os.chmod(target, 0o640)
+    link = links / "m.npz"
+    os.symlink(target, link)
+    model = charrnn.train(TEXT, hidden_size=8, num_iterations=5)
+    model.save(link)
+    assert os.path.islink(link) and os.readlink(link) == str(target)
+    assert_same_state(charrnn.load(target), model)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o640, "the permission bits changed"
+    assert sorted(os.listdir(real)) == ["model.npz"] and sorted(os.listdir(links)) == ["m.npz"]
+
+
+def test_save_through_a_chain_of_relative_symlinks(tmp_path):
+    (tmp_path / "d").mkdir()
+    os.symlink("d/final.npz", tmp_path / "one")
+    os.symlink("one", tmp_path / "two")
+    model = charrnn.train(TEXT, hidden_size=8, num_iterations=5)
+    model.save(tmp_path / "two")
+    assert os.path.islink(tmp_path / "two") and os.path.islink(tmp_path / "one")
+    assert charrnn.load(tmp_path / "d" / "final.npz").chars == model.chars
+
+
+def test_save_through_a_dangling_symlink(tmp_path):
+    model = charrnn.train(TEXT, hidden_size=8, num_iterations=5)
+    link = tmp_path / "link.npz"
+    os.symlink(tmp_path / "new.npz", link)  # the folder exists: the target is created
+    model.save(link)
+    assert os.path.islink(link) and charrnn.load(tmp_path / "new.npz").chars == model.chars
+    nowhere = tmp_path / "nowhere.npz"
+    os.symlink(tmp_path / "missing" / "m.npz", nowhere)
+    with pytest.raises(FileNotFoundError, match="symbolic link to .*missing/m.npz, whose "
+                                                "folder does not exist"):
+        model.save(nowhere)
+    assert os.path.islink(nowhere) and not (tmp_path / "missing").exists()
+
+
+def test_save_to_a_loop_of_symlinks(tmp_path):
+    os.symlink(tmp_path / "b", tmp_path / "a")
+    os.symlink(tmp_path / "a", tmp_path / "b")
+    model = charrnn.train(TEXT, hidden_size=8, num_iterations=5)
+    with pytest.raises(OSError, match="loop of symbolic links") as e:
+        model.save(tmp_path / "a")
+    assert e.value.errno == errno.ELOOP
+    assert os.path.islink(tmp_path / "a") and os.path.islink(tmp_path / "b")
+
+
+def test_target_replaced_by_a_fifo_while_writing(saved, tmp_path, monkeypatch):
+    """Checked again just before the rename: a FIFO put there meanwhile survives."""
+    model, path = saved
+    real_savez = checkpoint.np.savez
+
+    def swap(f, **arrays):
+        real_savez(f, **arrays)
+        os.unlink(path)
+        os.mkfifo(path)
+
+    monkeypatch.setattr(checkpoint.np, "savez", swap)
+    with pytest.raises(OSError, match="is a FIFO"):
+        model.save(path)
+    assert stat.S_ISFIFO(os.stat(path).st_mode)
+    assert leftovers(tmp_path) == [], "the temporary file was left behind"
+
+
+def test_new_checkpoint_gets_the_umask_mode(tmp_path):
+    model = charrnn.train(TEXT, hidden_size=8, num_iterations=5)
+    old = os.umask(0o027)
+    try:
+        model.save(tmp_path / "m.npz")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "m.npz").st_mode) == 0o640
