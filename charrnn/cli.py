@@ -341,7 +341,7 @@ def _corpus():
 def _pieces(path, options):
     return _data.read_pieces(path, options["encoding"], bytes_mode=options["bytes"],
                              lower=options["lower"], strip_digits=options["strip_digits"],
-                             drop_chars=options["drop_chars"])
+                             drop_chars=options["drop_chars"], chunk_bytes=_data.CHUNK_BYTES)
 
 
 def scan_text(path, options, name):
