@@ -112,7 +112,7 @@ def check_output(path, what, inputs=()):
     A directory, device, FIFO or socket at ``path`` is refused, and so is any of
     ``inputs`` (``(label, path)`` pairs): the same file under another name, a symbolic
     or hard link included, would be overwritten. A symbolic link to a regular file is
-    written through (its target is replaced), as editors do.
+    allowed: writing goes through it to that file, as editors do.
     """
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
