@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from . import cli as _cli
 from . import data as _data
 from . import reference
 from .core import sample as _charrnn_sample
@@ -301,12 +302,14 @@ def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seco
     rounds = int(rounds)
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
+    target_seconds = float(target_seconds)
+    if not 0 < target_seconds < float("inf"):
+        raise ValueError(f"target_seconds must be a finite number > 0, got {target_seconds}")
     if path is None:
         text = generated_text(text_length)
         source = "generated text (charrnn.bench.generated_text)"
     else:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = "".join(_data.read_pieces(path))  # a regular file only: /dev/zero never ends
         source = os.fspath(path)
     chars = _data.vocabulary(text)
     if len(text) < 2 * SEQ_LENGTH + 2:
@@ -392,6 +395,16 @@ def format_table(result):
     return "\n".join(lines)
 
 
+#: Longest timed run ``--seconds`` asks for, and most ``--rounds``.
+MAX_SECONDS = 60.0
+MAX_ROUNDS = 1000
+
+_seconds_argument = _cli._argument(float, "a number", lambda v: 0 < v <= MAX_SECONDS,
+                                   f"a number > 0 and <= {MAX_SECONDS:g}")
+_rounds_argument = _cli._argument(int, "an integer", lambda v: 1 <= v <= MAX_ROUNDS,
+                                  f">= 1 and <= {MAX_ROUNDS}")
+
+
 def add_arguments(parser):
     """Add the ``bench`` options to an ``argparse`` parser (``charrnn bench``)."""
     parser.add_argument("file", nargs="?",
@@ -399,16 +412,27 @@ def add_arguments(parser):
                              "(default: a generated text with 65 distinct characters)")
     parser.add_argument("--hidden-sizes", default="32,100,256,512",
                         help="comma-separated hidden sizes (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=5,
+    parser.add_argument("--rounds", type=_rounds_argument, default=5,
                         help="timed rounds; medians and spreads are over them "
                              "(default: %(default)s)")
-    parser.add_argument("--seconds", type=float, default=0.4,
-                        help="aimed duration of each timed run (default: %(default)s)")
+    parser.add_argument("--seconds", type=_seconds_argument, default=0.4,
+                        help=f"aimed duration of each timed run, at most {MAX_SECONDS:g} "
+                             f"(default: %(default)s)")
     parser.add_argument("--no-extras", action="store_true",
                         help="skip the float32 and minibatch rows")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return parser
+
+
+def _bench_memory(H, V):
+    """Bytes of one row of the benchmark at hidden size H: charrnn, then the reference.
+
+    The reference holds its parameters, Adagrad memory, gradients and their
+    temporaries in float64: about 5 copies of the parameters.
+    """
+    P = 2 * H * V + H * H + H + V
+    return _cli.training_memory(H, V, SEQ_LENGTH, 1, np.float64) + 5 * 8 * P
 
 
 def run(args):
@@ -420,8 +444,18 @@ def run(args):
                          f"{args.hidden_sizes!r}") from None
     if not sizes or min(sizes) < 1:
         raise ValueError(f"--hidden-sizes must be positive integers, got {args.hidden_sizes!r}")
-    if args.file is not None and not os.path.isfile(args.file):
-        raise ValueError(f"no such file: {args.file}")
+    if not (0 < args.seconds <= MAX_SECONDS) or not 1 <= args.rounds <= MAX_ROUNDS:
+        raise ValueError(f"--seconds must be in (0, {MAX_SECONDS:g}] and --rounds in "
+                         f"[1, {MAX_ROUNDS}], got {args.seconds} and {args.rounds}")
+    V = 65
+    if args.file is not None:
+        with _cli._reading(args.file, "file", "a text file"):
+            V = len(_data.scan_vocabulary(args.file))
+    H = max(sizes)
+    _cli.check_memory(_bench_memory(H, V), f"the benchmark at hidden size {H} ({V} "
+                                           f"characters)")
+    if args.json:
+        _cli.check_output(args.json, "JSON", [("the text", args.file)])
 
     def progress(message):
         print(f"bench: {message}", file=sys.stderr, flush=True)
@@ -445,8 +479,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return run(args)
-    except (ValueError, OSError) as e:
-        print(f"charrnn bench: error: {e}", file=sys.stderr)
+    except _cli.EXPECTED as e:
+        print(f"charrnn bench: error: {_cli.describe(e)}", file=sys.stderr)
         return 2
 
 

@@ -1,22 +1,39 @@
 """The ``charrnn`` command line: ``train``, ``sample``, ``eval``, ``plot`` (and ``bench``).
 
 Only this module writes to the terminal. Errors are one line, ``charrnn: error: ...``
-on stderr, with exit status 2; an interrupted ``train`` exits with 130.
+on stderr, with exit status 2: wrong input (files, options, checkpoints and their
+``meta``), refused or failed requests for memory, and failing reads and writes. What
+:func:`main` turns into such a line is listed there; any other exception is a bug in
+charrnn and keeps its traceback. ``train`` stopped by a signal (Ctrl-C, SIGTERM,
+SIGHUP) saves its checkpoint and exits with 128 + the signal number (130 for Ctrl-C).
+
+Texts are streamed: read in chunks, decoded and cleaned piece by piece
+(:func:`charrnn.data.read_pieces`), once for the vocabulary, length and digest and
+once for the indices, so a text costs its indices (1 byte per character up to 256
+distinct characters) and not a Python ``str`` of it. Only regular files are read, and
+only regular files are written: a checkpoint or image path that is a directory, a
+device, a FIFO or a socket, or that is the text being trained on (the same file by
+any name), is refused before anything is written.
 """
 import argparse
 import contextlib
-import hashlib
+import importlib.resources
 import math
 import os
+import resource
 import shutil
 import signal
+import stat
 import sys
 import time
+
+import numpy as np
 
 from . import _validate as check
 from . import checkpoint as _checkpoint
 from . import data as _data
 from ._version import __version__
+from .core import _kernels
 from .model import CharRNN
 
 #: Model options of ``charrnn train``: argparse dest, CharRNN keyword, default.
@@ -35,14 +52,39 @@ TEXT_OPTIONS = (("encoding", "utf-8"), ("bytes", False), ("lower", False),
 MIN_TEXT_FOR_VAL = 20_000
 DEFAULT_VAL_FRAC = 0.05
 
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM and SIGHUP give 128 + theirs
+
+#: Iteration and epoch counts stay below this (the kernels count iterations in int64).
+MAX_COUNT = 2**62
+#: Longest sample printed by ``train`` (``charrnn sample`` streams any length).
+MAX_SAMPLE_LENGTH = 10**6
+#: Highest ``plot --dpi``: 8 x 4.5 inches at 1200 dpi is a 207 MB image in memory.
+MAX_DPI = 1200
 
 
 class CLIError(Exception):
     """An error to report as one ``charrnn: error: ...`` line."""
 
 
-# -- text input ---------------------------------------------------------------------------
+class _SaveError(CLIError):
+    """Saving a checkpoint failed (the previous file is unchanged)."""
+
+
+class _OutputError(CLIError):
+    """Printing on stdout failed (closed pipe, vanished terminal)."""
+
+
+def describe(error):
+    """One line for an expected exception: its message, or what it is when it has none."""
+    if isinstance(error, MemoryError):
+        return f"out of memory ({error})" if str(error) else "out of memory"
+    if isinstance(error, OSError) and error.strerror:
+        where = f": {error.filename}" if error.filename is not None else ""
+        return f"{error.strerror}{where}"
+    return str(error) or type(error).__name__
+
+
+# -- files --------------------------------------------------------------------------------
 
 @contextlib.contextmanager
 def _reading(path, noun, what):
@@ -53,153 +95,199 @@ def _reading(path, noun, what):
         raise CLIError(f"no such {noun}: {path}") from None
     except IsADirectoryError:
         raise CLIError(f"{path} is a directory, not {what}") from None
+    except _data.DecodeError as e:
+        raise CLIError(f"{e}; give the file's encoding with --encoding, or train on raw "
+                       f"bytes with --bytes") from None
+    except _checkpoint.CheckpointError:
+        raise
+    except ValueError as e:
+        raise CLIError(str(e)) from None
     except OSError as e:
         raise CLIError(f"cannot read {path}: {e.strerror or e}") from None
 
 
-def read_text(path, options):
-    """The text of ``path`` (None: the shipped corpus), decoded and preprocessed.
+def check_output(path, what, inputs=()):
+    """Refuse to write ``what`` to ``path`` unless it is, or will be, a regular file.
 
-    ``options`` has the keys of :data:`TEXT_OPTIONS`. In bytes mode each byte is one
-    character (decoded as latin-1), and the preprocessing works on bytes (ASCII
-    letters and digits only).
+    A directory, device, FIFO or socket at ``path`` is refused, and so is any of
+    ``inputs`` (``(label, path)`` pairs): the same file under another name, a symbolic
+    or hard link included, would be overwritten. A symbolic link to a regular file is
+    allowed: writing goes through it to that file, as editors do.
     """
-    if path is None:
-        if options["bytes"]:
-            raw = _data.default_corpus().encode("utf-8")
-        else:
-            return preprocess(_data.default_corpus(), options)
-    else:
-        with _reading(path, "file", "a text file"):
-            with open(path, "rb") as f:
-                raw = f.read()
-    if options["bytes"]:
-        raw = raw.lower() if options["lower"] else raw
-        if options["strip_digits"]:
-            raw = raw.translate(None, b"0123456789")
-        if options["drop_chars"]:
-            raw = raw.translate(None, os.fsencode(options["drop_chars"]))
-        return raw.decode("latin-1")
-    encoding = options["encoding"]
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CLIError(f"cannot write {what} {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise CLIError(f"cannot write {what} {path}: folder {folder} is not writable")
     try:
-        text = raw.decode(encoding)
-    except LookupError:
-        raise CLIError(f"unknown encoding: {encoding}") from None
-    except UnicodeDecodeError as e:
-        bad = e.object[e.start:e.end]
-        raise CLIError(
-            f"{path} is not valid {encoding}: byte 0x{bad[:1].hex()} at byte offset {e.start} "
-            f"({e.reason}); give the file's encoding with --encoding, or train on raw "
-            f"bytes with --bytes") from None
-    return preprocess(text, options)
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return  # a new file (or a symbolic link to one)
+    except OSError as e:
+        raise CLIError(f"cannot write {what} {path}: {e.strerror or e}") from None
+    if not stat.S_ISREG(mode):
+        raise CLIError(f"cannot write {what} {path}: it is {_data.file_kind(mode)}, not a "
+                       f"regular file")
+    for label, other in inputs:
+        with contextlib.suppress(OSError):
+            if other is not None and os.path.samefile(path, other):
+                same = "" if os.path.abspath(path) == os.path.abspath(other) else \
+                    f" (the same file as {other})"
+                raise CLIError(f"cannot write {what} {path}: it is {label}{same}; give "
+                               f"another path")
 
 
-def preprocess(text, options):
-    """Seed 002's clean-up: ``--lower``, ``--strip-digits``, ``--drop-chars``."""
-    if options["lower"]:
-        text = text.lower()
-    if options["strip_digits"]:
-        text = "".join(c for c in text if not c.isdigit())
-    if options["drop_chars"]:
-        text = text.translate({ord(c): None for c in options["drop_chars"]})
-    return text
+# -- memory ---------------------------------------------------------------------------------
+
+def _read_number(path, prefix=None):
+    """An integer from a /proc or /sys file (the line after ``prefix``); None if absent."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if prefix is None:
+                    return int(line.split()[0])
+                if line.startswith(prefix):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
-def text_digest(text):
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+def available_memory():
+    """Bytes this process may still allocate, as far as the system says; None if unknown.
 
-
-def split_validation(text, val_frac):
-    """``(train_text, val_text)``: the last ``val_frac`` of the text is held out."""
-    n_val = int(round(len(text) * val_frac))
-    if val_frac > 0 and n_val < 2:
-        raise CLIError(f"--val-frac {val_frac} holds out {n_val} of {len(text)} characters; "
-                       f"validation needs at least 2 (use a larger fraction, or 0)")
-    return text[:len(text) - n_val], text[len(text) - n_val:]
-
-
-# -- terminal output ----------------------------------------------------------------------
-
-class Console:
-    """Progress lines on stdout: rewritten in place on a terminal, plain lines when piped."""
-
-    def __init__(self, quiet, stream=None):
-        self.quiet = quiet
-        self.stream = sys.stdout if stream is None else stream
-        self.tty = self.stream.isatty()
-        self.pending = False  # a progress line without its newline
-
-    def progress(self, line):
-        if self.quiet:
-            return
-        if self.tty:
-            width = shutil.get_terminal_size().columns - 1
-            self.stream.write("\r" + line[:max(width, 20)] + "\x1b[K")
-            self.pending = True
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def print(self, text=""):
-        if self.quiet:
-            return
-        self.end_line()
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def end_line(self):
-        if self.pending:
-            self.stream.write("\n")
-            self.pending = False
-
-
-def write_text(text, bytes_mode, stream=None):
-    """Sampled text to stdout: raw bytes in bytes mode, UTF-8 otherwise."""
-    stream = sys.stdout if stream is None else stream
-    stream.flush()
-    data = text.encode("latin-1") if bytes_mode else text.encode("utf-8", "surrogateescape")
-    stream.buffer.write(data)
-    stream.buffer.flush()
-
-
-def show(text, bytes_mode):
-    """A sample as it can be printed in the progress output."""
-    if bytes_mode:
-        return text.encode("latin-1").decode("utf-8", "replace")
-    return text
-
-
-def _clock(seconds):
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-# -- train --------------------------------------------------------------------------------
-
-class _Interrupt:
-    """SIGINT sets a flag that the training loop reads between compiled chunks.
-
-    The default handler would raise KeyboardInterrupt at any bytecode, possibly while
-    the model's state is half updated; a flag lets the loop stop at a clean point and
-    save. A second Ctrl-C gets the default behaviour back.
+    The least of: the kernel's MemAvailable plus free swap, the room left under a
+    cgroup memory limit (v2 or v1), and the room left under ``RLIMIT_AS``.
     """
+    room = []
+    avail = _read_number("/proc/meminfo", "MemAvailable:")
+    if avail is not None:
+        room.append(avail + (_read_number("/proc/meminfo", "SwapFree:") or 0))
+    for limit, usage in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                         ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                          "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        cap, used = _read_number(limit), _read_number(usage)
+        if cap is not None and used is not None and cap < 2**60:
+            room.append(max(cap - used, 0))
+    cap = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if cap != resource.RLIM_INFINITY:
+        used = _read_number("/proc/self/status", "VmSize:") or 0
+        room.append(max(cap - used, 0))
+    return min(room) if room else None
 
-    def __init__(self):
-        self.flag = False
-        self.previous = None
 
-    def __enter__(self):
-        self.previous = signal.signal(signal.SIGINT, self._handle)
-        return self
+def training_memory(H, V, T, B, dtype, built=False):
+    """Bytes that building (unless ``built``) and training a CharRNN allocate, about.
 
-    def _handle(self, signum, frame):
-        self.flag = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    The float64 weights drawn at construction and their flat copy; parameters and two
+    optimizer buffers in ``dtype``; per group of 4 minibatch streams a gradient and the
+    activations of T steps; transposed weights for training and evaluation.
+    """
+    size = np.dtype(dtype).itemsize
+    P = 2 * H * V + H * H + H + V
+    G = min(B, 4)
+    groups = -(-B // G)
+    build = 0 if built else max(16 * P + size * P, 8 * P + 3 * size * P) + B * H * size
+    steps = groups * (P + (T + 1) * G * H + 2 * T * G * V + T * G * H + G * H) * size
+    return build + steps + 2 * (H * H + H * V) * size
 
-    def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self.previous)
+
+def _gigabytes(n):
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def check_memory(needed, what):
+    """Refuse ``what`` up front (a CLIError) if it needs more memory than is available."""
+    room = available_memory()
+    if room is not None and needed > room:
+        raise CLIError(f"{what} needs about {_gigabytes(needed)} of memory, and only "
+                       f"{_gigabytes(room)} is available")
+
+
+def _check_training_memory(H, V, T, B, dtype, built):
+    check_memory(training_memory(H, V, T, B, dtype, built),
+                 f"training hidden size {H} on {V} characters (seq_length {T}, batch size "
+                 f"{B}, {np.dtype(dtype).name})")
+
+
+# -- options and checkpoint meta ---------------------------------------------------------
+
+def _check_encoding(encoding):
+    try:
+        _data.check_encoding(encoding)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+
+
+def _shown(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _meta_fields(meta, path):
+    """The fields of a checkpoint's ``meta`` that the CLI reads, checked.
+
+    Absent fields (checkpoints saved from Python) get their defaults, or None where
+    the CLI then decides. A field of the wrong type or range is a CLIError naming it:
+    ``meta`` comes from a file and is trusted no more than a command line.
+    """
+    def bad(name, expected):
+        raise CLIError(f"{path}: invalid checkpoint meta {name} = {_shown(meta[name])}; "
+                       f"expected {expected}")
+
+    def integer(value):
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    out = {}
+    for name, default in TEXT_OPTIONS:
+        kind = str if name in ("encoding", "drop_chars") else bool
+        out[name] = meta.get(name, default)
+        if type(out[name]) is not kind:
+            bad(name, "true or false" if kind is bool else "a string")
+    try:
+        _text_options_valid(out)
+    except CLIError as e:
+        raise CLIError(f"{path}: invalid checkpoint meta: {e}") from None
+    out["val_frac"] = meta.get("val_frac")
+    if out["val_frac"] is not None:
+        v = out["val_frac"]
+        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1):
+            bad("val_frac", "a number in [0, 1)")
+        out["val_frac"] = float(v)
+    out["eval_every"] = meta.get("eval_every")
+    if out["eval_every"] is not None and not (integer(out["eval_every"])
+                                              and 1 <= out["eval_every"] < MAX_COUNT):
+        bad("eval_every", "an integer >= 1")
+    out["target"] = target = meta.get("target")
+    if target is not None and not (
+            isinstance(target, dict) and len(target) == 1
+            and next(iter(target)) in ("iterations", "epochs")
+            and integer(next(iter(target.values())))
+            and 0 <= next(iter(target.values())) < MAX_COUNT):
+        bad("target", '{"iterations": N} or {"epochs": N} with an integer N >= 0')
+    out["source"] = source = meta.get("source")
+    if source is not None and not (isinstance(source, str) and source and "\0" not in source):
+        bad("source", "the path of the text file (a string) or null")
+    out["text_sha256"] = digest = meta.get("text_sha256")
+    if digest is not None and not (isinstance(digest, str) and len(digest) == 64
+                                   and all(c in "0123456789abcdef" for c in digest)):
+        bad("text_sha256", "64 hexadecimal digits")
+    return out
+
+
+def _text_options_valid(options):
+    """Check a set of text options that are each of the right type, together."""
+    if options["bytes"]:
+        if options["encoding"] != "utf-8":
+            raise CLIError("--bytes and --encoding exclude each other")
+        try:
+            os.fsencode(options["drop_chars"])
+        except UnicodeError:
+            raise CLIError(f"--drop-chars {options['drop_chars']!r} has characters that "
+                           f"are not bytes") from None
+    else:
+        _check_encoding(options["encoding"])
+    return options
 
 
 def _model_options(args, saved=None):
@@ -226,21 +314,193 @@ def _model_options(args, saved=None):
 
 
 def _text_options(args, saved=None):
+    """Text options from the command line; on resume, those of the checked ``meta``."""
     out = {}
     for name, default in TEXT_OPTIONS:
         given = getattr(args, name)
         if saved is None:
             out[name] = default if given is None else given
             continue
-        value = saved.get(name, default)
+        value = saved[name]
         if given is not None and given != value:
             flag = "--" + name.replace("_", "-")
             raise CLIError(f"{args.resume} was trained with {flag} {value!r}, not {given!r}; "
                            f"leave {flag} out when resuming")
         out[name] = value
-    if out["bytes"] and out["encoding"] != "utf-8":
-        raise CLIError("--bytes and --encoding exclude each other")
-    return out
+    return _text_options_valid(out)
+
+
+# -- text input ---------------------------------------------------------------------------
+
+def _corpus():
+    """The shipped corpus, as a file for the length of a ``with`` block."""
+    return importlib.resources.as_file(
+        importlib.resources.files("charrnn.corpus").joinpath("shakespeare.txt"))
+
+
+def _pieces(path, options):
+    return _data.read_pieces(path, options["encoding"], bytes_mode=options["bytes"],
+                             lower=options["lower"], strip_digits=options["strip_digits"],
+                             drop_chars=options["drop_chars"], chunk_bytes=_data.CHUNK_BYTES)
+
+
+def scan_text(path, options, name):
+    """One streamed pass over the cleaned text: its vocabulary, length and SHA-256.
+
+    ``name`` is the text in messages. The digest is that of the whole cleaned text's
+    UTF-8 bytes, as checkpoints store it (``text_sha256``).
+    """
+    with _reading(name, "file", "a text file"):
+        return _data.scan_pieces(_pieces(path, options), digest=True)
+
+
+def encode_text(path, options, name, chars, scan):
+    """The second pass: the cleaned text as indices into ``chars`` (an ndarray).
+
+    The text must read the same as in ``scan`` (length and digest), else CLIError.
+    """
+    with _reading(name, "file", "a text file"):
+        return _data.encode_pieces(_pieces(path, options), chars, scan.length,
+                                   sha256=scan.sha256, name=name)
+
+
+def evaluate_indices(model, indices):
+    """``model.evaluate`` of an encoded text: the same kernel call, without a ``str``.
+
+    ``indices`` come from :func:`encode_text` with ``model.chars``, so they are in
+    range; the result is bit for bit ``model.evaluate`` of the text they encode.
+    """
+    if indices.size < 2:
+        raise CLIError("the text needs at least two characters to evaluate a prediction")
+    Wxh, Whh, Why, bh, by = model.params
+    H, V, dt = model.hidden_size, model.vocab_size, model.dtype
+    h = np.zeros(H, dt)
+    total = _kernels.evaluate(indices, h, Wxh, Whh, Why, bh.reshape(-1), by.reshape(-1),
+                              np.empty_like(h), np.empty(V, dt), np.empty((H, H), dt),
+                              np.empty((H, V), dt), check.ACTIVATIONS[model.activation])
+    return total / (indices.size - 1)
+
+
+def validation_size(n, val_frac):
+    """Characters held out at the end of a text of ``n`` characters."""
+    n_val = int(round(n * val_frac))
+    if val_frac > 0 and n_val < 2:
+        raise CLIError(f"--val-frac {val_frac} holds out {n_val} of {n} characters; "
+                       f"validation needs at least 2 (use a larger fraction, or 0)")
+    return n_val
+
+
+# -- terminal output ----------------------------------------------------------------------
+
+class Console:
+    """Progress lines on stdout: rewritten in place on a terminal, plain lines when piped.
+
+    Characters the terminal's encoding lacks are shown as backslash escapes; a write
+    that fails (a closed pipe) raises an _OutputError.
+    """
+
+    def __init__(self, quiet, stream=None):
+        self.quiet = quiet
+        self.stream = sys.stdout if stream is None else stream
+        self.tty = self.stream.isatty()
+        self.pending = False  # a progress line without its newline
+
+    def _write(self, text):
+        try:
+            try:
+                self.stream.write(text)
+            except UnicodeEncodeError:
+                encoding = self.stream.encoding or "ascii"
+                self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+            self.stream.flush()
+        except (OSError, ValueError) as e:
+            raise _OutputError(f"cannot print on stdout: {describe(e)}") from None
+
+    def progress(self, line):
+        if self.quiet:
+            return
+        if self.tty:
+            width = shutil.get_terminal_size().columns - 1
+            self._write("\r" + line[:max(width, 20)] + "\x1b[K")
+            self.pending = True
+        else:
+            self._write(line + "\n")
+
+    def print(self, text=""):
+        if self.quiet:
+            return
+        self.end_line()
+        self._write(text + "\n")
+
+    def end_line(self):
+        if self.pending:
+            self.pending = False
+            self._write("\n")
+
+
+def write_text(text, bytes_mode, stream=None):
+    """Sampled text to stdout: raw bytes in bytes mode, UTF-8 otherwise."""
+    stream = sys.stdout if stream is None else stream
+    stream.flush()
+    data = text.encode("latin-1") if bytes_mode else text.encode("utf-8", "surrogateescape")
+    stream.buffer.write(data)
+    stream.buffer.flush()
+
+
+def show(text, bytes_mode):
+    """A sample as it can be printed in the progress output."""
+    if bytes_mode:
+        return text.encode("latin-1").decode("utf-8", "replace")
+    return text
+
+
+def _note(message):
+    """A line on stderr that may fail (the terminal may be gone after SIGHUP)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(message, file=sys.stderr, flush=True)
+
+
+def _clock(seconds):
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+# -- train --------------------------------------------------------------------------------
+
+#: Signals that stop training with a final save: Ctrl-C, ``kill``, a closed terminal.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
+class _Stop:
+    """SIGINT, SIGTERM and SIGHUP set a flag that the training loop reads between chunks.
+
+    The default handlers would end the process (or raise KeyboardInterrupt at any
+    bytecode, possibly while the model's state is half updated); a flag lets the loop
+    stop at a clean point and save. A second signal of the same kind gets the default
+    behaviour back.
+    """
+
+    def __init__(self):
+        self.signum = None
+        self.previous = {}
+
+    def __enter__(self):
+        for signum in STOP_SIGNALS:
+            self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is None:
+            self.signum = signum
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT
+                      else signal.SIG_DFL)
+
+    def __exit__(self, *exc):
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
 
 
 def _checkpoint_paths(path):
@@ -248,82 +508,98 @@ def _checkpoint_paths(path):
     return path, f"{root}.best{ext or '.npz'}"
 
 
-def _check_writable(path):
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise CLIError(f"cannot write checkpoint {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise CLIError(f"cannot write checkpoint {path}: folder {folder} is not writable")
-    if os.path.isdir(path):
-        raise CLIError(f"cannot write checkpoint {path}: it is a directory")
-
-
-def _save(model, path, meta):
+def _save(model, path, meta, inputs):
+    check_output(path, "checkpoint", inputs)  # again: the paths may have changed
     try:
         _checkpoint.save(model, path, meta=meta)
     except OSError as e:
-        raise CLIError(e.strerror or str(e)) from None  # names the checkpoint
+        raise _SaveError(e.strerror or str(e)) from None  # names the checkpoint
+    except ValueError as e:  # refused by the checkpoint module (a special file)
+        raise _SaveError(str(e)) from None
 
 
 def _cmd_train(args):
+    with contextlib.ExitStack() as stack:
+        return _train(args, stack)
+
+
+def _train(args, stack):
     console = Console(args.quiet)
     if args.resume and not args.checkpoint:
         args.checkpoint = args.resume  # keep saving where it came from
     if args.keep_best and not args.checkpoint:
         raise CLIError("--keep-best needs --checkpoint PATH (the best one is kept beside it)")
-    if args.checkpoint:
-        _check_writable(args.checkpoint)
 
-    saved_meta = model = None
+    saved = model = None
     if args.resume:
-        model, saved_meta = _load(args.resume)
-        saved = {name: getattr(model, name) for name, _ in MODEL_OPTIONS}
-        saved["dtype"] = model.dtype.name
-        options = _model_options(args, saved)
-        text_options = _text_options(args, saved_meta)
+        model, meta = _load(args.resume)
+        saved = _meta_fields(meta, args.resume)
+        hyper = {name: getattr(model, name) for name, _ in MODEL_OPTIONS}
+        hyper["dtype"] = model.dtype.name
+        options = _model_options(args, hyper)
+        text_options = _text_options(args, saved)
     else:
         options = _model_options(args)
         text_options = _text_options(args)
 
     source = args.file
-    if source is None and saved_meta is not None:
-        source = saved_meta.get("source")
-    text = read_text(source, text_options)
-    if not text:
+    if source is None and saved is not None:
+        source = saved["source"]
+    if source is None:
+        path, name = os.fspath(stack.enter_context(_corpus())), "the shipped corpus"
+    else:
+        path = name = source
+    latest, best_path = _checkpoint_paths(args.checkpoint) if args.checkpoint else (None, None)
+    inputs = [("the training text", path)]
+    for output in (latest, best_path if args.keep_best else None):
+        if output:
+            check_output(output, "checkpoint", inputs)
+
+    scan = scan_text(path, text_options, name)
+    if scan.length == 0:
         raise CLIError("the text is empty (after preprocessing)")
     if args.val_frac is not None:
         val_frac = args.val_frac
-        if saved_meta is not None and "val_frac" in saved_meta and val_frac != saved_meta[
-                "val_frac"]:
+        if saved is not None and saved["val_frac"] not in (None, val_frac):
             raise CLIError(f"{args.resume} was trained with --val-frac "
-                           f"{saved_meta['val_frac']}; leave --val-frac out when resuming")
-    elif saved_meta is not None and "val_frac" in saved_meta:
-        val_frac = saved_meta["val_frac"]
+                           f"{saved['val_frac']}; leave --val-frac out when resuming")
+    elif saved is not None and saved["val_frac"] is not None:
+        val_frac = saved["val_frac"]
     else:
-        val_frac = DEFAULT_VAL_FRAC if len(text) >= MIN_TEXT_FOR_VAL else 0.0
-    train_text, val_text = split_validation(text, val_frac)
-    if args.keep_best and not val_text:
+        val_frac = DEFAULT_VAL_FRAC if scan.length >= MIN_TEXT_FOR_VAL else 0.0
+    n_train = scan.length - validation_size(scan.length, val_frac)
+    if args.keep_best and n_train == scan.length:
         raise CLIError("--keep-best needs validation text (a --val-frac above 0)")
-    digest = text_digest(text)
     # the validation schedule is part of the history, so a resumed run keeps it
     eval_every = args.eval_every
-    if eval_every is None and saved_meta is not None:
-        eval_every = saved_meta.get("eval_every")
+    if eval_every is None and saved is not None:
+        eval_every = saved["eval_every"]
     if eval_every is None:
         eval_every = args.print_every
 
-    if model is None:
-        model = CharRNN(_data.vocabulary(text), **options)
-    elif saved_meta.get("text_sha256", digest) != digest:
+    B, T = options["batch_size"], options["seq_length"]
+    if n_train < B * (T + 1):
+        held = " (after the validation split)" if n_train < scan.length else ""
+        raise CLIError(f"the training text has {n_train:,} characters{held}; training needs "
+                       f"at least " + (f"seq_length + 1 = {T + 1}" if B == 1 else
+                                       f"batch_size * (seq_length + 1) = {B * (T + 1)}"))
+    if model is not None and saved["text_sha256"] not in (None, scan.sha256):
         raise CLIError(f"this text differs from the one {args.resume} was trained on; "
                        f"resuming needs the same file and options (to continue on another "
                        f"text, use the Python API: charrnn.load(path).set_text(text))")
-    model.set_text(train_text)
+    V = len(scan.chars) if model is None else model.vocab_size
+    _check_training_memory(options["hidden_size"], V, T, B, options["dtype"],
+                           built=model is not None)
+    if model is None:
+        model = CharRNN(scan.chars, **options)
+    indices = encode_text(path, text_options, name, model.chars, scan)
+    model.set_data(indices[:n_train])
+    val_indices = indices[n_train:]
     if args.threads is not None:
         model.num_threads = args.threads  # how fast, not what: free to change on resume
 
     # what to run: a total number of iterations, counted from the start of training
-    target = dict(saved_meta.get("target", {})) if saved_meta else {}
+    target = dict(saved["target"]) if saved and saved["target"] else {}
     if args.epochs is not None:
         target = {"epochs": args.epochs}
     elif args.iterations is not None:
@@ -339,87 +615,94 @@ def _cmd_train(args):
     else:
         total = target["iterations"]
 
-    meta = dict(text_options, val_frac=val_frac, eval_every=eval_every, text_sha256=digest,
-                target=target,
+    meta = dict(text_options, val_frac=val_frac, eval_every=eval_every,
+                text_sha256=scan.sha256, target=target,
                 source=None if source is None else os.path.abspath(source),
                 version=__version__)
-    latest, best_path = _checkpoint_paths(args.checkpoint) if args.checkpoint else (None, None)
     best = min(model.history.val_loss, default=math.inf)
     bytes_mode = text_options["bytes"]
 
     def val_bits():
-        return model.evaluate(val_text) / math.log(2)
+        return evaluate_indices(model, val_indices) / math.log(2)
 
     def sample_line(seed):
         return show(model.sample(args.sample_length, seed=seed), bytes_mode)
 
     if not args.quiet:
-        held = f", {len(val_text):,} held out for validation" if val_text else ""
+        held = f", {val_indices.size:,} held out for validation" if val_indices.size else ""
         what = (f"{target['epochs']} epochs ({total} iterations)" if schedule == "epochs"
                 else f"{total} iterations")
         start = f"resuming at iteration {model.iteration} of " if args.resume else ""
         console.print(f"charrnn: {model.vocab_size} characters, hidden size "
-                      f"{model.hidden_size}, {len(train_text):,} training characters{held}; "
+                      f"{model.hidden_size}, {n_train:,} training characters{held}; "
                       f"{start}{what}")
 
-    intervals = [k for k in (args.print_every, eval_every if val_text else None,
+    intervals = [k for k in (args.print_every, eval_every if val_indices.size else None,
                              args.sample_every, args.checkpoint_every if latest else None) if k]
     chars_per_iteration = model.seq_length * model.batch_size
-    stream_length = len(train_text) // model.batch_size
+    stream_length = n_train // model.batch_size
     chunk = 16  # iterations per compiled call, adapted to about 0.1 s
     t_start, it_start = time.perf_counter(), model.iteration
     t_print, it_print = t_start, model.iteration
     last_val = model.history.val_loss[-1] if len(model.history.val_loss) else None
-    with _Interrupt() as interrupt:
-        while model.iteration < total and not interrupt.flag:
-            it = model.iteration
-            stop = min([total, it + chunk] + [(it // k + 1) * k for k in intervals])
-            t0 = time.perf_counter()
-            model.fit(stop - it, schedule=schedule)
-            dt = time.perf_counter() - t0
-            if stop - it == chunk:
-                chunk = max(1, min(4 * chunk, int(chunk * 0.1 / max(dt, 1e-6))))
-            it = model.iteration
-            if val_text and it % eval_every == 0:
-                last_val = val_bits()
-                model.history.add_val_loss(it, last_val)
-                if args.keep_best and last_val < best:
-                    best = last_val
-                    _save(model, best_path, dict(meta, best=True))
-            if it % args.print_every == 0 or it == total:
-                now = time.perf_counter()
-                rate = (it - it_print) * chars_per_iteration / max(now - t_print, 1e-9)
-                iters_per_s = (it - it_start) / max(now - t_start, 1e-9)
-                epoch = model.epoch + model.pointer / stream_length
-                val = "" if last_val is None else f" | val {last_val:.4f} bits/char"
-                console.progress(
-                    f"iter {it}/{total} | epoch {epoch:.2f} | loss {model.history.loss[-1]:.4f}"
-                    f" | smooth loss {model.smooth_loss:.4f}{val} | {rate:,.0f} chars/s"
-                    f" | {_clock((total - it) / iters_per_s)} left")
-                t_print, it_print = now, it
-            if args.sample_every and it % args.sample_every == 0 and it != total:
-                # seeded by the iteration, so that the model's RandomState and a resumed
-                # run's samples are those of an uninterrupted run
-                console.print(f"---- sample at iteration {it}\n{sample_line(it)}\n----")
-            if latest and args.checkpoint_every and it % args.checkpoint_every == 0 \
-                    and it != total:
-                _save(model, latest, meta)
+    with _Stop() as stop_signal:
+        try:
+            while model.iteration < total and stop_signal.signum is None:
+                it = model.iteration
+                stop = min([total, it + chunk] + [(it // k + 1) * k for k in intervals])
+                t0 = time.perf_counter()
+                model.fit(stop - it, schedule=schedule)
+                dt = time.perf_counter() - t0
+                if stop - it == chunk:
+                    chunk = max(1, min(4 * chunk, int(chunk * 0.1 / max(dt, 1e-6))))
+                it = model.iteration
+                if val_indices.size and it % eval_every == 0:
+                    last_val = val_bits()
+                    model.history.add_val_loss(it, last_val)
+                    if args.keep_best and last_val < best:
+                        best = last_val
+                        _save(model, best_path, dict(meta, best=True), inputs)
+                if it % args.print_every == 0 or it == total:
+                    now = time.perf_counter()
+                    rate = (it - it_print) * chars_per_iteration / max(now - t_print, 1e-9)
+                    iters_per_s = (it - it_start) / max(now - t_start, 1e-9)
+                    epoch = model.epoch + model.pointer / stream_length
+                    val = "" if last_val is None else f" | val {last_val:.4f} bits/char"
+                    console.progress(
+                        f"iter {it}/{total} | epoch {epoch:.2f} | loss "
+                        f"{model.history.loss[-1]:.4f} | smooth loss {model.smooth_loss:.4f}"
+                        f"{val} | {rate:,.0f} chars/s | {_clock((total - it) / iters_per_s)} "
+                        f"left")
+                    t_print, it_print = now, it
+                if args.sample_every and it % args.sample_every == 0 and it != total:
+                    # seeded by the iteration, so that the model's RandomState and a resumed
+                    # run's samples are those of an uninterrupted run
+                    console.print(f"---- sample at iteration {it}\n{sample_line(it)}\n----")
+                if latest and args.checkpoint_every and it % args.checkpoint_every == 0 \
+                        and it != total:
+                    _save(model, latest, meta, inputs)
+        except (FloatingPointError, _SaveError):
+            raise  # diverged (the last good checkpoint stays), or saving itself failed
+        except BaseException as failure:
+            _save_after(failure, model, latest, meta, inputs)
+            raise
         if latest:
-            _save(model, latest, meta)
+            _save(model, latest, meta, inputs)
     console.end_line()
-    if interrupt.flag:
+    if stop_signal.signum is not None:
         if not args.quiet:
+            how = "" if stop_signal.signum == signal.SIGINT else \
+                f" by {signal.Signals(stop_signal.signum).name}"
             where = (f"; saved {latest}, resume with: charrnn train --resume {latest}"
                      if latest else " (nothing saved: there was no --checkpoint)")
-            print(f"charrnn: interrupted at iteration {model.iteration}{where}",
-                  file=sys.stderr, flush=True)
-        return EXIT_INTERRUPTED
+            _note(f"charrnn: interrupted{how} at iteration {model.iteration}{where}")
+        return 128 + stop_signal.signum
     if not args.quiet:
         elapsed = time.perf_counter() - t_start
         rate = (model.iteration - it_start) * chars_per_iteration / max(elapsed, 1e-9)
         summary = (f"trained {model.iteration - it_start} iterations in {elapsed:.2f} s "
                    f"({rate:,.0f} characters/s), smooth loss {model.smooth_loss:.4f}")
-        if val_text:
+        if val_indices.size:
             summary += f", validation {val_bits():.4f} bits/char"
         console.print(summary)
         if latest:
@@ -431,6 +714,27 @@ def _cmd_train(args):
     return 0
 
 
+def _save_after(failure, model, latest, meta, inputs):
+    """The final save when ``failure`` ended the training loop; the error to report.
+
+    Returns if ``failure`` should propagate as it is (no checkpoint, or a bug: the
+    traceback stays); raises a CLIError that says what was saved otherwise.
+    """
+    if not latest:
+        return
+    try:
+        _save(model, latest, meta, inputs)
+    except (CLIError, FloatingPointError) as e:
+        if isinstance(failure, EXPECTED):
+            raise CLIError(f"{describe(failure)}; and the checkpoint was not saved: "
+                           f"{e}") from None
+        return
+    if isinstance(failure, EXPECTED):
+        kind = _OutputError if isinstance(failure, _OutputError) else CLIError
+        raise kind(f"{describe(failure)} (training stopped at iteration {model.iteration}; "
+                   f"saved {latest}, resume with: charrnn train --resume {latest})") from None
+
+
 # -- sample, eval, plot -------------------------------------------------------------------
 
 def _load(path):
@@ -440,7 +744,7 @@ def _load(path):
 
 def _cmd_sample(args):
     model, meta = _load(args.checkpoint)
-    bytes_mode = meta.get("bytes", False)
+    bytes_mode = _meta_fields(meta, args.checkpoint)["bytes"]
     prime = args.prime
     if prime is not None and bytes_mode:
         prime = os.fsencode(prime).decode("latin-1")
@@ -471,21 +775,32 @@ def _cmd_sample(args):
 
 def _cmd_eval(args):
     model, meta = _load(args.checkpoint)
-    options = {name: meta.get(name, default) for name, default in TEXT_OPTIONS}
+    options = {name: value for name, value in _meta_fields(meta, args.checkpoint).items()
+               if name in dict(TEXT_OPTIONS)}
     if args.encoding is not None:
+        if options["bytes"]:
+            raise CLIError(f"{args.checkpoint} is a --bytes model: it reads the file as raw "
+                           f"bytes, so --encoding {args.encoding} does not apply; leave it out")
         options["encoding"] = args.encoding
-    text = read_text(args.file, options)
-    try:
-        nats = model.evaluate(text)
-    except ValueError as e:
-        raise CLIError(f"{args.file}: {e}") from None
+        _text_options_valid(options)
+    scan = scan_text(args.file, options, args.file)
+    missing = sorted(set(scan.chars) - set(model.chars))
+    if missing:
+        raise CLIError(f"{args.file}: {len(missing)} character(s) are not in the vocabulary: "
+                       f"{''.join(missing[:50])!r}")
+    if scan.length < 2:
+        raise CLIError(f"{args.file}: the text needs at least two characters to evaluate a "
+                       f"prediction")
+    nats = evaluate_indices(model, encode_text(args.file, options, args.file, model.chars,
+                                               scan))
     print(f"{args.file}: {nats:.4f} nats/char, {nats / math.log(2):.4f} bits/char "
-          f"({len(text):,} characters)")
+          f"({scan.length:,} characters)")
     return 0
 
 
 def _cmd_plot(args):
     model, _ = _load(args.checkpoint)
+    check_output(args.output, "image", [("the checkpoint", args.checkpoint)])
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -536,6 +851,11 @@ def _argument(convert, expected, valid, requirement):
 
 _positive_int = _argument(int, "an integer", lambda v: v >= 1, ">= 1")
 _nonnegative_int = _argument(int, "an integer", lambda v: v >= 0, ">= 0")
+_count = _argument(int, "an integer", lambda v: 0 <= v < MAX_COUNT, ">= 0 and < 2**62")
+_sample_length = _argument(int, "an integer", lambda v: 0 <= v <= MAX_SAMPLE_LENGTH,
+                           f">= 0 and <= {MAX_SAMPLE_LENGTH:,} (charrnn sample writes "
+                           f"longer texts)")
+_dpi = _argument(int, "an integer", lambda v: 1 <= v <= MAX_DPI, f">= 1 and <= {MAX_DPI}")
 _positive_float = _argument(float, "a number", lambda v: math.isfinite(v) and v > 0,
                             "a finite number > 0")
 
@@ -593,10 +913,10 @@ def _add_train(sub):
                         "[the cores available]")
     r = p.add_argument_group("how long (a total, counted from the start of training)")
     how = r.add_mutually_exclusive_group()
-    how.add_argument("--iterations", metavar="N", type=_nonnegative_int,
+    how.add_argument("--iterations", metavar="N", type=_count,
                      help="iterations of the seeds' loop [5000; on --resume: the "
                           "checkpoint's target]")
-    how.add_argument("--epochs", metavar="N", type=_nonnegative_int,
+    how.add_argument("--epochs", metavar="N", type=_count,
                      help="instead: passes over the text in consecutive chunks (seed 002)")
     t = p.add_argument_group("text (on --resume: taken from the checkpoint)")
     t.add_argument("--encoding", metavar="ENC", help="encoding of FILE [utf-8]")
@@ -618,8 +938,9 @@ def _add_train(sub):
                         "checkpoint's]")
     o.add_argument("--sample-every", metavar="N", type=_positive_int,
                    help="print a sample every N iterations [only at the end]")
-    o.add_argument("--sample-length", metavar="N", type=_nonnegative_int, default=200,
-                   help="characters per sample [%(default)s]")
+    o.add_argument("--sample-length", metavar="N", type=_sample_length, default=200,
+                   help=f"characters per sample, at most {MAX_SAMPLE_LENGTH:,} "
+                        f"[%(default)s]")
     o.add_argument("--checkpoint", metavar="PATH",
                    help="save to this .npz as training goes, at the end and on Ctrl-C")
     o.add_argument("--checkpoint-every", metavar="N", type=_positive_int, default=1000,
@@ -680,7 +1001,8 @@ def build_parser():
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("checkpoint")
     p.add_argument("-o", "--output", default="loss.png", help="image to write (.png, .pdf, .svg)")
-    p.add_argument("--dpi", metavar="DPI", type=_positive_int, default=120)
+    p.add_argument("--dpi", metavar="DPI", type=_dpi, default=120,
+                   help=f"resolution, at most {MAX_DPI}")
     p.set_defaults(func=_cmd_plot)
 
     try:
@@ -697,24 +1019,35 @@ def build_parser():
     return parser
 
 
+#: What :func:`main` reports as one error line: wrong input and checkpoints (CLIError,
+#: ValueError, CheckpointError among them), failing reads and writes (OSError), memory
+#: that could not be had, diverged training. Any other exception (TypeError,
+#: AttributeError, KeyError, RecursionError, ...) is a bug in charrnn: its traceback
+#: is kept, to be reported.
+EXPECTED = (CLIError, ValueError, OSError, MemoryError, FloatingPointError, IndexError)
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null: a closed pipe must not fail again at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv=None):
     """Run the ``charrnn`` command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except CLIError as e:
-        message = str(e)
-    except _checkpoint.CheckpointError as e:
-        message = str(e)
     except BrokenPipeError:
         # the reader went away (charrnn sample | head): not an error
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _silence_stdout()
         return 0
-    except (ValueError, IndexError, FloatingPointError, OSError) as e:
-        message = str(e)
     except KeyboardInterrupt:
-        print("charrnn: interrupted", file=sys.stderr)
+        _note("charrnn: interrupted")
         return EXIT_INTERRUPTED
-    print(f"charrnn: error: {message}", file=sys.stderr)
-    return 2
+    except EXPECTED as e:
+        if isinstance(e, _OutputError):
+            _silence_stdout()
+        _note(f"charrnn: error: {describe(e)}")
+        return 2

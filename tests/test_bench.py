@@ -84,3 +84,17 @@ def test_kernel_info_is_reported_when_available(monkeypatch):
                         raising=False)
     info = bench.machine_info()
     assert info["kernel"] == {"variant": "avx2", "openmp": True, "threads": 2}
+
+
+def test_bad_files_and_durations(tmp_path, capsys):
+    assert bench.main([str(tmp_path), "--quiet"]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert bench.main(["/dev/zero", "--quiet"]) == 2  # endless: refused before reading
+    assert "not a regular file" in capsys.readouterr().err
+    for seconds in ("0", "-1", "inf", "nan", "61"):
+        with pytest.raises(SystemExit):
+            bench.main(["--seconds=" + seconds, "--quiet"])
+        assert "--seconds: must be a number > 0 and <= 60" in capsys.readouterr().err
+    for seconds in (0, -1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="target_seconds must be a finite number > 0"):
+            bench.run_bench(hidden_sizes=(4,), target_seconds=seconds)

@@ -1,4 +1,6 @@
 """Chunked encoding of files (charrnn.data.encode_file) and training on encoded arrays."""
+import os
+
 import numpy as np
 import pytest
 from conftest import PARAM_NAMES, POEM
@@ -107,3 +109,91 @@ def test_set_data_rejects_bad_arrays(indices, message):
     model = charrnn.CharRNN("abc", hidden_size=4, seq_length=25)
     with pytest.raises(ValueError, match=message):
         model.set_data(indices)
+
+
+# -- streamed reading and clean-up: read_pieces, scan_pieces, encode_pieces ---------------------
+
+# Capital sigmas in every context str.lower distinguishes (after a letter, alone, before a
+# letter, across accents and apostrophes, at the very end), digits of several scripts,
+# and the characters of MIXED.
+GREEK = ("ΟΔΥΣΣΕΥΣ Σ ΣΑ AΣ' xΣ\u0301 ΣΣΣ Α\u0345Σ ʰΣ ΣʰΑ İΣ 'Σ' ٣² ₃ 12 "
+         "λόγοΣ. ΝΑΣ\u0301\u0301\n") * 4 + MIXED + "ΑΣ"
+OPTIONS = [dict(), dict(lower=True), dict(strip_digits=True), dict(drop_chars="aΣ, \n"),
+           dict(lower=True, strip_digits=True, drop_chars="σς.")]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "+".join(o) or "none")
+@pytest.mark.parametrize("chunk_bytes", [1, 2, 3, 5, 64, 1 << 20], ids=lambda c: f"chunk{c}")
+def test_read_pieces_equals_the_whole_text_path(tmp_path, options, chunk_bytes):
+    path = write(tmp_path, GREEK)
+    pieces = list(data.read_pieces(path, chunk_bytes=chunk_bytes, **options))
+    expected = data.preprocess(GREEK, **options)
+    assert "".join(pieces) == expected
+    # and the whole-text clean-up is seed 002's, character by character
+    text = GREEK.lower() if options.get("lower") else GREEK
+    if options.get("strip_digits"):
+        text = "".join(c for c in text if not c.isdigit())
+    text = "".join(c for c in text if c not in options.get("drop_chars", ""))
+    assert expected == text
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3, 1 << 20], ids=lambda c: f"chunk{c}")
+def test_scan_and_encode_pieces_equal_the_whole_text(tmp_path, chunk_bytes):
+    import hashlib
+
+    path = write(tmp_path, GREEK)
+    text = data.preprocess(GREEK, lower=True)
+    scan = data.scan_pieces(data.read_pieces(path, lower=True, chunk_bytes=chunk_bytes),
+                            digest=True)
+    assert scan.chars == data.vocabulary(text) and scan.length == len(text)
+    assert scan.sha256 == hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    indices = data.encode_pieces(data.read_pieces(path, lower=True, chunk_bytes=chunk_bytes),
+                                 scan.chars, scan.length, sha256=scan.sha256)
+    np.testing.assert_array_equal(indices, data.encode(text, scan.chars))
+    with pytest.raises(ValueError, match="changed while it was being read"):
+        data.encode_pieces(iter([text[:-1]]), scan.chars, scan.length)
+    with pytest.raises(ValueError, match="changed while it was being read"):
+        data.encode_pieces(iter([text[::-1]]), scan.chars, scan.length, sha256=scan.sha256)
+    with pytest.raises(ValueError, match=r"1 character\(s\) of the text are not in the "
+                                         r"vocabulary: 'Z'"):
+        data.encode_pieces(iter(["Z"]), scan.chars, 1)
+
+
+def test_lower_case_of_random_texts_cut_anywhere():
+    """Sigma's context crosses pieces in every way: random texts, random cuts."""
+    rng = np.random.RandomState(0)
+    alphabet = ["Σ", "A", "a", " ", "'", "\u0301", ".", "1", "İ", "ʰ", "\n", "σ", "\u0345"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet, size=rng.randint(0, 14)))
+        cuts = sorted(rng.randint(0, len(text) + 1, size=rng.randint(0, 5)))
+        pieces = [text[a:b] for a, b in zip([0] + cuts, cuts + [len(text)])]
+        assert "".join(data._lowered(iter(pieces))) == text.lower(), (text, pieces)
+
+
+def test_bytes_mode_cleans_bytes(tmp_path):
+    raw = "Grüße 42, ABC\n".encode() + b"\xff\x00\x80 RAW 7\n"
+    path = write(tmp_path, raw * 3)
+    got = "".join(data.read_pieces(path, bytes_mode=True, lower=True, strip_digits=True,
+                                   drop_chars=",", chunk_bytes=3))
+    expected = (raw * 3).lower().translate(None, b"0123456789,").decode("latin-1")
+    assert got == expected
+
+
+def test_special_files_are_refused_before_reading(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(IsADirectoryError):
+        data.scan_vocabulary(tmp_path / "d")
+    with pytest.raises(ValueError, match="is a character device, not a regular file"):
+        data.encode_file("/dev/zero")  # would never end
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match=r"is a FIFO \(named pipe\), not a regular file"):
+        data.scan_vocabulary(fifo)  # no writer: must not wait for one
+
+
+def test_unknown_and_non_text_encodings(tmp_path):
+    path = write(tmp_path, "abc")
+    with pytest.raises(ValueError, match="unknown encoding: klingon"):
+        data.read_pieces(path, "klingon")
+    with pytest.raises(ValueError, match="base64 is not a text encoding"):
+        data.read_pieces(path, "base64")
