@@ -357,15 +357,8 @@ def _build(arrays, path):
             _fail(path, f"entry {key!r} holds NaN or infinite values")
         setattr(model, target, np.array(a, dtype=model.dtype, order="C"))
     model._hprev = model._hprev.reshape(model.batch_size, H)
-    model.iteration = check.integer(config["iteration"], "iteration", minimum=0)
-    model.pointer = check.integer(config["pointer"], "pointer", minimum=0)
-    model.epoch = check.integer(config["epoch"], "epoch", minimum=0)
-    if model.pointer > 2**62:
-        _fail(path, f"pointer {model.pointer} is out of range")
-    if config["schedule"] not in (None, "iterations", "epochs"):
-        _fail(path, f"unknown schedule {config['schedule']!r}")
-    model.schedule = config["schedule"]
-    model.smooth_loss = float(_entry(arrays, path, "smooth_loss", "f", 0)[()])
+    model._restore(smooth_loss=float(_entry(arrays, path, "smooth_loss", "f", 0)[()]),
+                   **{k: config[k] for k in ("iteration", "pointer", "epoch", "schedule")})
 
     keys = _entry(arrays, path, "rng_keys", "u", 1, (624,))
     pos = int(_entry(arrays, path, "rng_pos", "iu", 0)[()])
