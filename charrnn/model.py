@@ -464,15 +464,14 @@ class CharRNN:
     # -- the kernels' arguments, checked against the buffers they describe ---------------
 
     def _restore(self, *, iteration, pointer, epoch, schedule, smooth_loss):
-        """Set where training stands, checked (for :mod:`charrnn.checkpoint`)."""
-        self._iteration = _counter(iteration, "iteration")
-        self._pointer = _counter(pointer, "pointer")
-        self._epoch = _counter(epoch, "epoch")
+        """Set where training stands, all checked first (for :mod:`charrnn.checkpoint`)."""
+        state = (_counter(iteration, "iteration"), _counter(pointer, "pointer"),
+                 _counter(epoch, "epoch"), check.real(smooth_loss, "smooth_loss"))
         if schedule not in (None, "iterations", "epochs"):
             raise ValueError(f"unknown schedule {schedule!r}; expected None, 'iterations' "
                              f"or 'epochs'")
+        self._iteration, self._pointer, self._epoch, self._smooth_loss = state
         self._schedule = schedule
-        self._smooth_loss = check.real(smooth_loss, "smooth_loss")
 
     def _check_length(self, size, T, what):
         need = self._batch_size * (T + 1)
@@ -498,8 +497,10 @@ class CharRNN:
             a = getattr(self, name)
             if not (isinstance(a, np.ndarray) and a.shape == shape and a.dtype == dt
                     and a.flags.c_contiguous and a.flags.writeable):
-                got = (f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray)
-                       else type(a).__name__)
+                got = (type(a).__name__ if not isinstance(a, np.ndarray) else
+                       " ".join([f"{a.dtype} {a.shape}"]
+                                + ["read-only"] * (not a.flags.writeable)
+                                + ["strided"] * (not a.flags.c_contiguous)))
                 raise RuntimeError(
                     f"this model's {name[1:]} buffer is {got}, but hidden size {H}, "
                     f"{V} characters and batch size {B} need a writeable C-contiguous "
