@@ -56,7 +56,7 @@ def _read_only(name, doc, instead):
     return property(get, refuse, doc=doc)
 
 
-def _option(name, convert, doc=None):
+def _option(name, doc, convert):
     """A property of ``self._<name>`` whose setter stores ``convert(value)`` (which checks it)."""
     private = "_" + name
 
@@ -427,21 +427,27 @@ class CharRNN:
             self._check_length(self._data.size, T, "the training data")
         self._seq_length = T
 
-    learning_rate = _option("learning_rate", lambda v: check.real(v, "learning_rate",
-                                                                  positive=True))
-    clip = _option("clip", lambda v: None if v is None else check.real(v, "clip",
-                                                                       positive=True),
-                   "Gradients are clipped to ``[-clip, clip]``; None: never.")
-    optimizer = _option("optimizer", lambda v: _name(v, "optimizer", check.OPTIMIZERS))
-    bptt = _option("bptt", lambda v: _name(v, "bptt", check.BPTT))
-    reset_each_epoch = _option("reset_each_epoch", bool)
-    beta1 = _option("beta1", lambda v: _below_one(v, "beta1"))
-    beta2 = _option("beta2", lambda v: _below_one(v, "beta2"))
-    decay_rate = _option("decay_rate", lambda v: _below_one(v, "decay_rate"))
-    eps = _option("eps", lambda v: check.real(v, "eps", positive=True))
-    num_threads = _option("num_threads", lambda v: _available_cores() if v is None
-                          else check.integer(v, "num_threads", minimum=1),
-                          "Threads that share a minibatch's streams (None: every core).")
+    learning_rate = _option("learning_rate", "Step size of the updates.",
+                            lambda v: check.real(v, "learning_rate", positive=True))
+    clip = _option("clip", "Gradients are clipped to ``[-clip, clip]``; None: never.",
+                   lambda v: None if v is None else check.real(v, "clip", positive=True))
+    optimizer = _option("optimizer", "The update rule; its state (m1, m2) is kept on a change.",
+                        lambda v: _name(v, "optimizer", check.OPTIMIZERS))
+    bptt = _option("bptt", "``'full'``, or ``'none'`` for Elman's network.",
+                   lambda v: _name(v, "bptt", check.BPTT))
+    reset_each_epoch = _option("reset_each_epoch", "Zero hprev at each epoch's start.", bool)
+    beta1 = _option("beta1", "Adam's first-moment decay, in [0, 1).",
+                    lambda v: _below_one(v, "beta1"))
+    beta2 = _option("beta2", "Adam's second-moment decay, in [0, 1).",
+                    lambda v: _below_one(v, "beta2"))
+    decay_rate = _option("decay_rate", "RMSProp's decay, in [0, 1).",
+                         lambda v: _below_one(v, "decay_rate"))
+    eps = _option("eps", "RMSProp's and Adam's epsilon, > 0.",
+                  lambda v: check.real(v, "eps", positive=True))
+    num_threads = _option("num_threads", "Threads that share a minibatch's streams "
+                          "(setting None: the cores this process may use).",
+                          lambda v: _available_cores() if v is None
+                          else check.integer(v, "num_threads", minimum=1))
 
     @property
     def rng(self) -> np.random.RandomState:
