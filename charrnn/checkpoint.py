@@ -871,14 +871,12 @@ def _build(c, arrays):
     """The model from checked config ``c`` and member values."""
     model = CharRNN([chr(code) for code in arrays["chars"].tolist()],
                     **{k: c[k] for k, f in _FIELDS.items() if f.init})
-    for k, f in _FIELDS.items():
-        if not f.init:
-            setattr(model, k, c[k])
+    model._restore(smooth_loss=float(arrays["smooth_loss"]),
+                   **{k: c[k] for k, f in _FIELDS.items() if not f.init})
     for key, target in (("params", "_flat"), ("m1", "_m1"), ("m2", "_m2")):
         setattr(model, target, np.ascontiguousarray(arrays[key]))
     model._hprev = np.ascontiguousarray(arrays["hprev"]).reshape(model.batch_size,
                                                                  model.hidden_size)
-    model.smooth_loss = float(arrays["smooth_loss"])
     model.rng.set_state(("MT19937", arrays["rng_keys"], int(arrays["rng_pos"]),
                          int(arrays["rng_has_gauss"]), float(arrays["rng_gauss"])))
     h = model.history

@@ -193,5 +193,5 @@ def _sample(h, seed_ix, n, params, rng, *, activation, temperature, greedy, top_
     uniforms = np.zeros(n) if greedy else rng.random_sample(n)
     _kernels.sample(h, x, uniforms, Wxh, Whh, Why, bh.reshape(H), by.reshape(V),
                     np.empty(H, dt), np.empty(V, dt), np.empty((H, H), dt), np.empty((H, V), dt),
-                    out, act, temperature, bool(greedy), k)
+                    np.empty(V, dt), out, act, temperature, bool(greedy), k)
     return out, h

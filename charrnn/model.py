@@ -6,6 +6,7 @@ import logging
 import math
 import os
 import threading
+import types
 from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -26,11 +27,81 @@ _log.addHandler(logging.NullHandler())
 STREAMS_PER_GROUP = 4
 
 
+#: ``fit`` refuses to run past this many iterations: the kernels count them in an int64
+#: (and Adam raises its betas to that power), which must never wrap.
+MAX_ITERATIONS = 2**62
+
+#: What the read-only attributes' errors suggest instead.
+_REBUILD = "; build a new CharRNN"
+_TRAINING = "it records where training stands, and only fit (or charrnn.load) moves it"
+
+
 def _available_cores():
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def _read_only(name, doc, instead):
+    """A property of ``self._<name>`` whose assignment raises AttributeError: ``instead``."""
+    private = "_" + name
+
+    def get(self):
+        return getattr(self, private)
+
+    def refuse(self, value):
+        raise AttributeError(f"{name} cannot be set: {instead}")
+
+    return property(get, refuse, doc=doc)
+
+
+def _option(name, doc, convert):
+    """A property of ``self._<name>`` whose setter stores ``convert(value)`` (which checks it)."""
+    private = "_" + name
+
+    def get(self):
+        return getattr(self, private)
+
+    def put(self, value):
+        setattr(self, private, convert(value))
+
+    return property(get, put, doc=doc)
+
+
+def _name(value, name, options):
+    check.choice(value, name, options)
+    return value
+
+
+def _below_one(value, name):
+    value = check.real(value, name, nonnegative=True)
+    if value >= 1:
+        raise ValueError(f"{name} must be < 1, got {value}")
+    return value
+
+
+def _counter(value, name):
+    value = check.integer(value, name, minimum=0)
+    if value > MAX_ITERATIONS:
+        raise ValueError(f"{name} = {value} is out of range [0, 2**62]")
+    return value
+
+
+class _Vocabulary(list):
+    """``CharRNN.chars``: a list that refuses changes (copies and slices are plain lists)."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("a CharRNN's chars cannot change: its weights have a row per "
+                        "character; build a new CharRNN with the new chars")
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+    def __reduce__(self):
+        return list, (list(self),)
 
 
 class History:
@@ -149,13 +220,51 @@ class CharRNN:
         ``(Wxh, Whh, Why, bh, by)``, shapes ``(H, V) (H, H) (V, H) (H, 1) (V, 1)``. They
         are views of one buffer that training updates in place.
     chars : list of str
-    char_to_ix : dict
+        The vocabulary (a list that refuses changes).
+    char_to_ix : mapping
+        ``{char: index}``, read-only.
+    vocab_size, hidden_size, batch_size : int
+    dtype : numpy.dtype
     smooth_loss : float
     history : History
     hprev : ndarray, shape (H, 1), or (B, H) with several streams
         Hidden state carried to the next iteration.
     iteration : int
-        Number of training iterations done.
+        Number of training iterations done (at most ``MAX_ITERATIONS``).
+    pointer : int
+        Position of the next chunk in the training text (in each stream).
+    epoch : int
+        Times the pointer wrapped to the start of the text.
+    schedule : {None, "iterations", "epochs"}
+        How the text is walked, fixed by the first ``fit``.
+    rng : numpy.random.RandomState
+        The stream that :meth:`sample` and :meth:`generate` draw from by default.
+
+    Attributes you can change
+    -------------------------
+    One rule: an attribute can be assigned only if every value its setter accepts
+    leaves the model consistent with its buffers. The setter checks the value as the
+    constructor does; the new value applies from the next ``fit`` (or sample).
+
+    - How training goes on: ``seq_length`` (the training data must hold at least
+      ``batch_size * (seq_length + 1)`` characters), ``learning_rate``, ``clip``,
+      ``optimizer`` (its state ``m1``, ``m2`` is kept as it is), ``bptt``,
+      ``reset_each_epoch``, ``beta1``, ``beta2``, ``decay_rate``, ``eps``,
+      ``num_threads``.
+    - ``rng``: any ``numpy.random.RandomState``.
+    - Values, in place: the arrays of ``params`` and ``hprev`` are views of the
+      model's buffers; write into them (``model.params[0][...] = new_Wxh``) to edit
+      the weights or reset the carried state.
+
+    Everything else raises AttributeError (a change to ``chars`` or ``char_to_ix``,
+    TypeError) saying what to do instead: what the model is (``chars``,
+    ``char_to_ix``, ``vocab_size``, ``hidden_size``, ``batch_size``, ``dtype``,
+    ``activation``, ``seed``: build a new CharRNN) and where its training stands
+    (``iteration``, ``pointer``, ``epoch``, ``schedule``, ``smooth_loss``,
+    ``history``: only ``fit`` and :func:`charrnn.load` move them). As a second line
+    of defence, every call that runs a kernel (``fit``, ``sample``, ``generate``,
+    ``evaluate``) first checks the model's buffers against its sizes and raises
+    RuntimeError if they disagree.
 
     Notes
     -----
@@ -181,45 +290,40 @@ class CharRNN:
             raise ValueError("chars must be single characters")
         if len(set(chars)) != len(chars):
             raise ValueError("chars has repeated characters")
-        self.chars = chars
-        self.char_to_ix = {ch: i for i, ch in enumerate(chars)}
-        self.hidden_size = H = check.integer(hidden_size, "hidden_size", minimum=1)
-        self.seq_length = check.integer(seq_length, "seq_length", minimum=1)
-        self.learning_rate = check.real(learning_rate, "learning_rate", positive=True)
-        self.seed = check.integer(seed, "seed", minimum=0)
-        self.activation = activation
+        self._chars = _Vocabulary(chars)
+        self._vocab_size = V = len(chars)
+        self._char_to_ix = types.MappingProxyType({ch: i for i, ch in enumerate(chars)})
+        self._hidden_size = H = check.integer(hidden_size, "hidden_size", minimum=1)
+        self._data = None
+        self.seq_length = seq_length
+        self.learning_rate = learning_rate
+        self._seed = check.integer(seed, "seed", minimum=0)
+        self._activation = activation
+        check.choice(activation, "activation", check.ACTIVATIONS)
         self.optimizer = optimizer
         self.bptt = bptt
-        check.choice(activation, "activation", check.ACTIVATIONS)
-        check.choice(optimizer, "optimizer", check.OPTIMIZERS)
-        check.choice(bptt, "bptt", check.BPTT)
-        self.clip = None if clip is None else check.real(clip, "clip", positive=True)
-        self.reset_each_epoch = bool(reset_each_epoch)
-        self.dtype = np.dtype(check.dtype(dtype))
-        self.beta1 = check.real(beta1, "beta1", nonnegative=True)
-        self.beta2 = check.real(beta2, "beta2", nonnegative=True)
-        self.decay_rate = check.real(decay_rate, "decay_rate", nonnegative=True)
-        self.eps = check.real(eps, "eps", positive=True)
-        for name in ("beta1", "beta2", "decay_rate"):
-            if getattr(self, name) >= 1:
-                raise ValueError(f"{name} must be < 1, got {getattr(self, name)}")
-        self.batch_size = B = check.integer(batch_size, "batch_size", minimum=1)
+        self.clip = clip
+        self.reset_each_epoch = reset_each_epoch
+        self._dtype = np.dtype(check.dtype(dtype))
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.decay_rate = decay_rate
+        self.eps = eps
+        self._batch_size = B = check.integer(batch_size, "batch_size", minimum=1)
         self.num_threads = num_threads
 
-        V = len(chars)
-        self.rng = np.random.RandomState(self.seed)
-        weights = init_params(H, V, self.rng)
-        self._flat = np.concatenate([a.ravel() for a in weights]).astype(self.dtype)
+        self.rng = np.random.RandomState(self._seed)
+        weights = init_params(H, V, self._random_state)
+        self._flat = np.concatenate([a.ravel() for a in weights]).astype(self._dtype)
         self._m1 = np.zeros_like(self._flat)  # Adagrad/RMSProp memory, Adam's first moment
         self._m2 = np.zeros_like(self._flat)  # Adam's second moment
-        self._hprev = np.zeros((B, H), self.dtype)  # one row per stream
-        self.smooth_loss = -math.log(1.0 / V) * self.seq_length  # loss at iteration 0
-        self.iteration = 0
-        self.pointer = 0
-        self.epoch = 0
-        self.history = History()
-        self.schedule = None  # "iterations" or "epochs", fixed by the first fit
-        self._data = None
+        self._hprev = np.zeros((B, H), self._dtype)  # one row per stream
+        self._smooth_loss = -math.log(1.0 / V) * self._seq_length  # loss at iteration 0
+        self._iteration = 0
+        self._pointer = 0
+        self._epoch = 0
+        self._history = History()
+        self._schedule = None  # "iterations" or "epochs", fixed by the first fit
         # One thread trains a model at a time (fit holds _lock, never blocking); while
         # it does, other threads may not read or change the model: the kernel updates
         # the parameters in place. _guard protects _trainer and _readers.
@@ -253,16 +357,39 @@ class CharRNN:
                 with self._guard:
                     self._readers -= 1
 
-    # -- the parameters, as views of one flat buffer --------------------------------
+    # -- attributes: what the model is and where its training stands are read-only ------
 
-    @property
-    def vocab_size(self) -> int:
-        return len(self.chars)
+    chars = _read_only("chars", "The vocabulary (a list that refuses changes).",
+                       "the weights have a row per character" + _REBUILD + " with the new chars")
+    char_to_ix = _read_only("char_to_ix", "``{char: index}`` (read-only).",
+                            "it follows chars, which is fixed" + _REBUILD + " with the new chars")
+    vocab_size = _read_only("vocab_size", "V, the number of characters.",
+                            "it is len(chars), which is fixed" + _REBUILD + " with the new chars")
+    hidden_size = _read_only("hidden_size", "H, the number of hidden units.",
+                             "the weights have that shape" + _REBUILD + "(..., hidden_size=...)")
+    batch_size = _read_only("batch_size", "B, the number of minibatch streams.",
+                            "hprev has a row per stream" + _REBUILD + "(..., batch_size=...)")
+    dtype = _read_only("dtype", "The number type of the weights and every buffer.",
+                       "every buffer has that type" + _REBUILD + "(..., dtype=...)")
+    activation = _read_only("activation", "The hidden nonlinearity.",
+                            "the weights were trained for it" + _REBUILD + "(..., activation=...)")
+    seed = _read_only("seed", "The seed the weights were drawn with.",
+                      "the weights were drawn with it" + _REBUILD + "(..., seed=...); to reseed "
+                      "the samples use model.rng.seed(s) or sample(..., seed=s)")
+    iteration = _read_only("iteration", "Training iterations done.", _TRAINING)
+    pointer = _read_only("pointer", "Position of the next chunk in each stream of the text.",
+                         _TRAINING + "; it wraps to the start of new data by itself")
+    epoch = _read_only("epoch", "Times the pointer wrapped to the start of the text.", _TRAINING)
+    schedule = _read_only("schedule", "``'iterations'`` or ``'epochs'``, fixed by the first "
+                          "fit (None before).", _TRAINING)
+    smooth_loss = _read_only("smooth_loss", "The seeds' smoothed loss.", _TRAINING)
+    history = _read_only("history", "Per-iteration record of training (:class:`History`).",
+                         _TRAINING)
 
     @property
     def params(self) -> Params:
         """``(Wxh, Whh, Why, bh, by)``: views of the trained weights (seeds' shapes)."""
-        H, V = self.hidden_size, self.vocab_size
+        H, V = self._hidden_size, self._vocab_size
         shapes = ((H, V), (H, H), (V, H), (H, 1), (V, 1))
         out, start = [], 0
         for shape in shapes:
@@ -271,24 +398,139 @@ class CharRNN:
             start += size
         return tuple(out)
 
+    @params.setter
+    def params(self, value):
+        raise AttributeError("params cannot be set: write into its arrays in place "
+                             "(model.params[0][...] = new_Wxh); their shapes are fixed")
+
     @property
     def hprev(self) -> np.ndarray:
         """Carried hidden state: (H, 1), or (B, H) for ``batch_size`` B > 1."""
-        return self._hprev.reshape(-1, 1) if self.batch_size == 1 else self._hprev
+        return self._hprev.reshape(-1, 1) if self._batch_size == 1 else self._hprev
+
+    @hprev.setter
+    def hprev(self, value):
+        raise AttributeError("hprev cannot be set: write into it in place "
+                             "(model.hprev[...] = 0 resets the carried state)")
+
+    # -- attributes: how training and sampling go on can be set, checked -----------------
 
     @property
-    def num_threads(self):
-        return self._num_threads
+    def seq_length(self) -> int:
+        """T, the number of steps to unroll the RNN for."""
+        return self._seq_length
 
-    @num_threads.setter
-    def num_threads(self, value):
-        self._num_threads = (_available_cores() if value is None
-                             else check.integer(value, "num_threads", minimum=1))
+    @seq_length.setter
+    def seq_length(self, value):
+        T = check.integer(value, "seq_length", minimum=1)
+        if self._data is not None:
+            self._check_length(self._data.size, T, "the training data")
+        self._seq_length = T
+
+    learning_rate = _option("learning_rate", "Step size of the updates.",
+                            lambda v: check.real(v, "learning_rate", positive=True))
+    clip = _option("clip", "Gradients are clipped to ``[-clip, clip]``; None: never.",
+                   lambda v: None if v is None else check.real(v, "clip", positive=True))
+    optimizer = _option("optimizer", "The update rule; its state (m1, m2) is kept on a change.",
+                        lambda v: _name(v, "optimizer", check.OPTIMIZERS))
+    bptt = _option("bptt", "``'full'``, or ``'none'`` for Elman's network.",
+                   lambda v: _name(v, "bptt", check.BPTT))
+    reset_each_epoch = _option("reset_each_epoch", "Zero hprev at each epoch's start.", bool)
+    beta1 = _option("beta1", "Adam's first-moment decay, in [0, 1).",
+                    lambda v: _below_one(v, "beta1"))
+    beta2 = _option("beta2", "Adam's second-moment decay, in [0, 1).",
+                    lambda v: _below_one(v, "beta2"))
+    decay_rate = _option("decay_rate", "RMSProp's decay, in [0, 1).",
+                         lambda v: _below_one(v, "decay_rate"))
+    eps = _option("eps", "RMSProp's and Adam's epsilon, > 0.",
+                  lambda v: check.real(v, "eps", positive=True))
+    num_threads = _option("num_threads", "Threads that share a minibatch's streams "
+                          "(setting None: the cores this process may use).",
+                          lambda v: _available_cores() if v is None
+                          else check.integer(v, "num_threads", minimum=1))
+
+    @property
+    def rng(self) -> np.random.RandomState:
+        """The RandomState that sampling draws from by default."""
+        return self._random_state
+
+    @rng.setter
+    def rng(self, value):
+        if not isinstance(value, np.random.RandomState):
+            raise ValueError(f"rng must be a numpy.random.RandomState (the samples are "
+                             f"drawn from its stream), got {type(value).__name__}; use "
+                             f"numpy.random.RandomState(seed)")
+        self._random_state = value
 
     def __repr__(self):
         return (f"CharRNN(vocab_size={self.vocab_size}, hidden_size={self.hidden_size}, "
                 f"seq_length={self.seq_length}, optimizer={self.optimizer!r}, "
                 f"iteration={self.iteration}, smooth_loss={self.smooth_loss:.4f})")
+
+    # -- the kernels' arguments, checked against the buffers they describe ---------------
+
+    def _restore(self, *, iteration, pointer, epoch, schedule, smooth_loss):
+        """Set where training stands, all checked first (for :mod:`charrnn.checkpoint`)."""
+        state = (_counter(iteration, "iteration"), _counter(pointer, "pointer"),
+                 _counter(epoch, "epoch"), check.real(smooth_loss, "smooth_loss"))
+        if schedule not in (None, "iterations", "epochs"):
+            raise ValueError(f"unknown schedule {schedule!r}; expected None, 'iterations' "
+                             f"or 'epochs'")
+        self._iteration, self._pointer, self._epoch, self._smooth_loss = state
+        self._schedule = schedule
+
+    def _check_length(self, size, T, what):
+        need = self._batch_size * (T + 1)
+        if size < need:
+            raise ValueError(
+                f"{what} has {size} characters; training needs at least "
+                + (f"seq_length + 1 = {need}" if self._batch_size == 1 else
+                   f"batch_size * (seq_length + 1) = {need}"))
+
+    def _check_buffers(self):
+        """Refuse to run a kernel on buffers out of step with the model's sizes.
+
+        The kernels index without bounds checks: a buffer of another size, type or
+        layout than the sizes say (which no public attribute can cause) would be a
+        crash or silent garbage. O(1): no values are read.
+        """
+        H, V, B, dt = self._hidden_size, self._vocab_size, self._batch_size, self._dtype
+        P = 2 * H * V + H * H + H + V
+        if len(self._chars) != V:
+            raise RuntimeError(f"this model's chars has {len(self._chars)} characters but "
+                               f"its weights are for {V}; the model is corrupted")
+        for name, shape in (("_flat", (P,)), ("_m1", (P,)), ("_m2", (P,)), ("_hprev", (B, H))):
+            a = getattr(self, name)
+            if not (isinstance(a, np.ndarray) and a.shape == shape and a.dtype == dt
+                    and a.flags.c_contiguous and a.flags.writeable):
+                got = (type(a).__name__ if not isinstance(a, np.ndarray) else
+                       " ".join([f"{a.dtype} {a.shape}"]
+                                + ["read-only"] * (not a.flags.writeable)
+                                + ["strided"] * (not a.flags.c_contiguous)))
+                raise RuntimeError(
+                    f"this model's {name[1:]} buffer is {got}, but hidden size {H}, "
+                    f"{V} characters and batch size {B} need a writeable C-contiguous "
+                    f"{dt} {shape}; the model is corrupted")
+        if not isinstance(self._random_state, np.random.RandomState):
+            raise RuntimeError(f"this model's rng is a {type(self._random_state).__name__}, "
+                               f"not a numpy.random.RandomState")
+
+    def _check_training(self, T):
+        """_check_buffers, and the data and counters the training kernel is given."""
+        self._check_buffers()
+        self._need_data()
+        data = self._data
+        if not (isinstance(data, np.ndarray) and data.ndim == 1 and data.flags.c_contiguous
+                and data.dtype in (np.uint8, np.uint16, np.uint32)):
+            raise RuntimeError("this model's training data is not a C-contiguous 1-D "
+                               "uint8, uint16 or uint32 array; give it again with "
+                               "set_text or set_data")
+        self._check_length(data.size, T, "the training data")
+        for name in ("iteration", "pointer", "epoch"):
+            value = getattr(self, "_" + name)
+            if not (isinstance(value, int) and 0 <= value <= MAX_ITERATIONS):
+                raise RuntimeError(f"this model's {name} = {value!r} is outside "
+                                   f"[0, 2**62]; the model is corrupted")
 
     # -- training ------------------------------------------------------------------------
 
@@ -296,13 +538,9 @@ class CharRNN:
         """Encode ``text`` with this model's vocabulary as the training data."""
         if not isinstance(text, str):
             raise ValueError(f"text must be a str, got {type(text).__name__}")
-        need = self.batch_size * (self.seq_length + 1)
-        if len(text) < need:
-            raise ValueError(
-                f"text has {len(text)} characters; training needs at least "
-                + (f"seq_length + 1 = {need}" if self.batch_size == 1 else
-                   f"batch_size * (seq_length + 1) = {need}"))
-        data = _data.encode(text, self.chars)
+        self._check_length(len(text), self._seq_length, "text")
+        data = _data.encode(text, self._chars)
+        data.flags.writeable = False  # the model's own copy, checked once
         with self._using("change the training text"):
             self._data = data
 
@@ -331,12 +569,7 @@ class CharRNN:
                              f"{indices.dtype}")
         if not indices.flags.c_contiguous:
             raise ValueError("indices must be C-contiguous (np.ascontiguousarray makes a copy)")
-        need = self.batch_size * (self.seq_length + 1)
-        if indices.size < need:
-            raise ValueError(
-                f"indices has {indices.size} characters; training needs at least "
-                + (f"seq_length + 1 = {need}" if self.batch_size == 1 else
-                   f"batch_size * (seq_length + 1) = {need}"))
+        self._check_length(indices.size, self._seq_length, "indices")
         top = int(indices.max())  # the kernel indexes without bounds checks
         if top >= self.vocab_size:
             k = int(np.argmax(indices >= self.vocab_size))
@@ -427,14 +660,18 @@ class CharRNN:
             raise ValueError(f"schedule must be 'iterations' or 'epochs', got {schedule!r}")
         elif epochs is not None and schedule != "epochs":
             raise ValueError("epochs needs schedule='epochs'")
-        if self.schedule is None or self.iteration == 0:
-            self.schedule = schedule
-        elif schedule != self.schedule:
+        if self._schedule is None or self._iteration == 0:
+            self._schedule = schedule
+        elif schedule != self._schedule:
             raise ValueError(f"this model was trained by {self.schedule}; continue the same way")
         if epochs is not None:
             total = check.integer(epochs, "epochs", minimum=0) * self.iterations_per_epoch()
         else:
             total = check.integer(num_iterations, "num_iterations", minimum=0)
+        if self._iteration + total > MAX_ITERATIONS:
+            raise ValueError(
+                f"fit would take the iteration counter from {self._iteration} to "
+                f"{self._iteration + total}, past its limit 2**62 = {MAX_ITERATIONS}")
         report_every = check.integer(report_every, "report_every", minimum=1)
         if callback is not None and not callable(callback):
             raise ValueError("callback must be callable")
@@ -442,8 +679,8 @@ class CharRNN:
         self._run(total, callback, report_every if reporting else max(total, 1))
 
     def _run(self, total, callback, chunk):
-        H, V, T, dt = self.hidden_size, self.vocab_size, self.seq_length, self.dtype
-        B = self.batch_size
+        H, V, T, dt = self._hidden_size, self._vocab_size, self._seq_length, self._dtype
+        B = self._batch_size
         G = min(B, STREAMS_PER_GROUP)  # fixed by B alone: results don't depend on threads
         NG = -(-B // G)
         grads = np.empty((NG, self._flat.size), dt)
@@ -461,16 +698,17 @@ class CharRNN:
         left = total
         while left > 0:
             k = min(chunk, left)
-            loss_out, smooth_out = self.history._reserve(k)
-            (done, self.pointer, self.iteration, self.smooth_loss, wrapped,
+            self._check_training(T)  # at each chunk: the callback may have set new data
+            loss_out, smooth_out = self._history._reserve(k)
+            (done, self._pointer, self._iteration, self._smooth_loss, wrapped,
              status) = _kernels.train_loop(
                 self._data, self._flat, self._m1, self._m2, self._hprev, grads, hs, ps, dh,
                 dhnext, WhhT, WhyT, window, group_loss, loss_out, smooth_out, H, V, T, G,
                 self.pointer, self.iteration, self.smooth_loss, act, opt, full, wrap,
                 self.reset_each_epoch, self.learning_rate, clip, self.beta1, beta2, self.eps,
                 threads)
-            self.history._size += done
-            self.epoch += wrapped
+            self._history._size += done
+            self._epoch += wrapped
             left -= done
             if status == 1:
                 raise FloatingPointError(
@@ -496,27 +734,28 @@ class CharRNN:
     def _encode_prime(self, prime):
         if not isinstance(prime, str):
             raise ValueError(f"prime must be a str, got {type(prime).__name__}")
-        missing = sorted(set(prime) - set(self.char_to_ix))
+        missing = sorted(set(prime) - set(self._char_to_ix))
         if missing:
             raise ValueError(f"prime has characters that are not in the vocabulary: "
                              f"{''.join(missing)!r}")
-        return np.array([self.char_to_ix[c] for c in prime], np.int32)
+        return np.array([self._char_to_ix[c] for c in prime], np.int32)
 
     def _start(self, prime):
         """Hidden state and first input for sampling: warmed on ``prime`` if given."""
+        self._check_buffers()
         if not prime:
             return self._hprev[0].copy(), None
-        h = np.zeros(self.hidden_size, self.dtype)
+        H, dt = self._hidden_size, self._dtype
+        h = np.zeros(H, dt)
         ix = self._encode_prime(prime)
         Wxh, Whh, _, bh, _ = self.params
         if ix.size > 1:
-            _kernels.advance_hidden(h, ix[:-1], Wxh, Whh, bh.reshape(-1),
-                                    np.empty_like(h), np.empty((self.hidden_size,) * 2, self.dtype),
-                                    check.ACTIVATIONS[self.activation])
+            _kernels.advance_hidden(h, ix[:-1], Wxh, Whh, bh.reshape(-1), np.empty_like(h),
+                                    np.empty((H, H), dt), check.ACTIVATIONS[self._activation])
         return h, int(ix[-1])
 
     def _rng(self, seed):
-        return self.rng if seed is None else check.random_state(seed, "seed")
+        return self._random_state if seed is None else check.random_state(seed, "seed")
 
     def generate(self, n: int, prime: Optional[str] = None, temperature: float = 1.0,
                  greedy: bool = False, top_k: Optional[int] = None, seed: RNG = None,
@@ -542,11 +781,12 @@ class CharRNN:
         while left > 0:
             k = min(chunk, left)
             with self._using("sample from this model"):
+                self._check_buffers()
                 ixes, h = _sample(h.reshape(-1, 1), x, k, self.params, rng, **options)
             x = int(ixes[-1])
             left -= k
             for i in ixes:
-                yield self.chars[i]
+                yield self._chars[i]
 
     def sample(self, n: int, prime: Optional[str] = None, temperature: float = 1.0,
                greedy: bool = False, top_k: Optional[int] = None, seed: RNG = None) -> str:
@@ -581,7 +821,7 @@ class CharRNN:
             ixes, _ = _sample(h.reshape(-1, 1), x, n, self.params, self._rng(seed),
                               activation=self.activation, temperature=temperature,
                               greedy=greedy, top_k=top_k)
-        return _data.decode(ixes, self.chars)
+        return _data.decode(ixes, self._chars)
 
     def save(self, path: Union[str, os.PathLike[str]]) -> None:
         """Write the model and its whole training state to one ``.npz`` checkpoint.
@@ -597,18 +837,17 @@ class CharRNN:
 
         The hidden state starts at zero. Divide by ``log(2)`` for bits per character.
         """
-        ix = _data.encode(text, self.chars)
+        ix = _data.encode(text, self._chars)
         if ix.size < 2:
             raise ValueError("text needs at least two characters to evaluate a prediction")
-        Wxh, Whh, Why, bh, by = self.params
-        h = np.zeros(self.hidden_size, self.dtype)
+        H, V, dt = self._hidden_size, self._vocab_size, self._dtype
+        h = np.zeros(H, dt)
         with self._using("evaluate this model"):
+            self._check_buffers()
+            Wxh, Whh, Why, bh, by = self.params
             total = _kernels.evaluate(ix, h, Wxh, Whh, Why, bh.reshape(-1), by.reshape(-1),
-                                      np.empty_like(h), np.empty(self.vocab_size, self.dtype),
-                                      np.empty((self.hidden_size,) * 2, self.dtype),
-                                      np.empty((self.hidden_size, self.vocab_size),
-                                               self.dtype),
-                                      check.ACTIVATIONS[self.activation])
+                                      np.empty_like(h), np.empty(V, dt), np.empty((H, H), dt),
+                                      np.empty((H, V), dt), check.ACTIVATIONS[self._activation])
         return total / (ix.size - 1)
 
 

@@ -520,6 +520,72 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
     return done, p, n, smooth_loss, wrapped, status
 
 
+# ---------------------------------------------------------------------------
+# keep_top_k: the k-th largest logit by radix selection, O(V) whatever the logits
+# ---------------------------------------------------------------------------
+
+from libc.stdint cimport uint64_t
+
+
+cdef inline uint64_t order_key(floating x) noexcept nogil:
+    # An unsigned integer that sorts as x does: the IEEE 754 bits with every bit of a
+    # negative number flipped and the sign bit of the others set (-0.0 sorts just below
+    # +0.0, which compare equal anyway). Logits are never NaN here.
+    cdef uint64_t b
+    cdef uint32_t b32
+    if floating is double:
+        memcpy(&b, &x, sizeof(double))
+        return ~b if b >> 63 else b | (<uint64_t>1 << 63)
+    else:
+        memcpy(&b32, &x, sizeof(float))
+        return <uint32_t>~b32 if b32 >> 31 else b32 | (<uint32_t>1 << 31)
+
+
+cdef inline floating kth_largest(const floating *y, floating *scratch, Py_ssize_t V,
+                                 Py_ssize_t k) noexcept nogil:
+    # The k-th largest of y (V,), repeats counted: np.sort(y)[-k], 1 <= k <= V.
+    # Radix selection on order_key, one byte at a time from the top: count the
+    # candidates per value of the byte, keep those whose byte holds the k-th largest
+    # (compacted into scratch (V,); y is not changed), and rank within them.
+    # sizeof(floating) passes at most, each over fewer candidates: O(V) for any
+    # logits, ties included (no pivot to choose badly).
+    cdef Py_ssize_t count[256]
+    cdef Py_ssize_t n = V, m, v
+    cdef const floating *src = y
+    cdef int shift = 8 * sizeof(floating) - 8
+    cdef int d
+    while True:
+        memset(count, 0, 256 * sizeof(Py_ssize_t))
+        for v in range(n):
+            count[(order_key(src[v]) >> shift) & 255] += 1
+        d = 255
+        while count[d] < k:                       # byte values from the largest down
+            k -= count[d]
+            d -= 1
+        if count[d] < n:                          # keep the candidates with byte d
+            m = 0
+            for v in range(n):                    # m <= v: compacts scratch in place
+                if <int>((order_key(src[v]) >> shift) & 255) == d:
+                    scratch[m] = src[v]
+                    m += 1
+            src = scratch
+            n = m
+        if n == 1 or shift == 0:                  # after the last byte all keys are equal
+            return src[0]
+        shift -= 8
+
+
+cdef inline void keep_top_k(floating *y, floating *scratch, Py_ssize_t V,
+                            Py_ssize_t k) noexcept nogil:
+    # y[v] = -inf where y[v] is below the k-th largest of y (V,); values equal to it
+    # are kept, so more than k may remain. 0 < k < V; scratch (V,).
+    cdef Py_ssize_t v
+    cdef floating kth = kth_largest(y, scratch, V, k)
+    for v in range(V):
+        if y[v] < kth:
+            y[v] = -INFINITY
+
+
 def sample(floating[::1] h,                        # (H,) updated to the last hidden state
            Py_ssize_t seed_ix,                     # < 0: all-zero first input
            const double[::1] uniforms,             # (n,) one draw per character
@@ -528,17 +594,17 @@ def sample(floating[::1] h,                        # (H,) updated to the last hi
            const floating[::1] bh, const floating[::1] by,
            floating[::1] hnext, floating[::1] p,   # (H,) (V,) scratch
            floating[:, ::1] WhhT, floating[:, ::1] WhyT,   # (H, H) (H, V) scratch
+           floating[::1] selected,                 # (V,) scratch for top_k
            int64_t[::1] out,                       # (n,) sampled indices
            int activation, double temperature, bint greedy, Py_ssize_t top_k):
     """Sample len(out) indices, as the seeds' np.random.choice loop does.
 
     The draw is numpy's: ``searchsorted(cumsum(p) / cumsum(p)[-1], u, 'right')``.
     ``greedy`` takes the argmax and uses no uniform; ``top_k > 0`` keeps only the
-    k largest logits (ties at the k-th value are kept).
+    k largest logits (ties at the k-th value are kept), found in O(V) per character.
     """
     cdef Py_ssize_t n = out.shape[0], H = Whh.shape[0], V = Wxh.shape[1]
-    cdef Py_ssize_t t, v, j, x = seed_ix, best, above
-    cdef floating thr
+    cdef Py_ssize_t t, v, x = seed_ix, best
     cdef double c, total, u
     with nogil:
         transpose(&WhhT[0, 0], &Whh[0, 0], H, H)
@@ -560,18 +626,7 @@ def sample(floating[::1] h,                        # (H,) updated to the last hi
                     for v in range(V):
                         p[v] = p[v] / temperature
                 if 0 < top_k < V:
-                    # the k-th largest logit: the largest value with >= k values at or above it
-                    thr = -INFINITY
-                    for v in range(V):
-                        above = 0
-                        for j in range(V):
-                            if p[j] >= p[v]:
-                                above += 1
-                        if above >= top_k and p[v] > thr:
-                            thr = p[v]
-                    for v in range(V):
-                        if p[v] < thr:
-                            p[v] = -INFINITY
+                    keep_top_k(&p[0], &selected[0], V, top_k)
                 softmax_forward(&p[0], V)
                 total = 0
                 for v in range(V):                        # cdf = cumsum(p)
@@ -662,3 +717,10 @@ def _vec_sigmoid(floating[::1] x):
 def _vec_exp_shift(floating[::1] x, double m):
     """x = exp(x - m) in place; returns the sum, as the softmax does."""
     return exp_shift_sum(&x[0], <floating>m, x.shape[0])
+
+
+def _kth_largest(const floating[::1] y, floating[::1] scratch, Py_ssize_t k):
+    """The k-th largest of y, repeats counted (np.sort(y)[-k]), as top_k finds it."""
+    if not 1 <= k <= y.shape[0] or scratch.shape[0] < y.shape[0]:
+        raise ValueError("need 1 <= k <= len(y) and len(scratch) >= len(y)")
+    return kth_largest(&y[0], &scratch[0], y.shape[0], k)

@@ -204,3 +204,49 @@ def test_set_text_with_characters_outside_the_vocabulary():
     model = charrnn.CharRNN(list("ab"), hidden_size=3, seq_length=2)
     with pytest.raises(ValueError, match="not in the vocabulary: 'cz'"):
         model.set_text("abzabcab")
+
+
+# -- CharRNN's attributes: options can change between fits, the rest is read-only -----------
+
+def test_options_changed_between_fits_apply_to_the_next_fit():
+    model = charrnn.train(POEM, hidden_size=8, num_iterations=3)
+    assert model.pointer == 75
+    model.seq_length, model.optimizer, model.num_threads = 10, "adam", None
+    model.fit(2)
+    assert (model.pointer, model.iteration, len(model.history)) == (95, 5, 5)
+    assert model.num_threads >= 1
+    with pytest.raises(ValueError, match=r"the training data has \d+ characters; training "
+                                         r"needs at least seq_length \+ 1"):
+        model.seq_length = len(POEM)
+    assert model.seq_length == 10, "a refused value is not kept"
+
+
+@pytest.mark.parametrize("attr,advice", [
+    ("hidden_size", r"build a new CharRNN\(\.\.\., hidden_size=\.\.\.\)"),
+    ("dtype", r"build a new CharRNN\(\.\.\., dtype=\.\.\.\)"),
+    ("seed", r"model\.rng\.seed\(s\) or sample\(\.\.\., seed=s\)"),
+    ("vocab_size", "build a new CharRNN with the new chars"),
+    ("hprev", r"write into it in place \(model\.hprev\[\.\.\.\] = 0"),
+    ("epoch", r"only fit \(or charrnn\.load\) moves it"),
+])
+def test_read_only_attributes_say_what_to_do_instead(attr, advice):
+    model = charrnn.CharRNN(list("ab"), hidden_size=3)
+    with pytest.raises(AttributeError, match=f"{attr} cannot be set: .*{advice}"):
+        setattr(model, attr, getattr(model, attr))
+
+
+@pytest.mark.parametrize("state,match", [
+    (dict(iteration=2**62 + 1), r"iteration = 4611686018427387905 is out of range \[0, 2\*\*62\]"),
+    (dict(iteration=-1), "iteration must be >= 0"),
+    (dict(pointer=2**64), "pointer = 18446744073709551616 is out of range"),
+    (dict(epoch=1.5), "epoch must be an integer"),
+    (dict(schedule="weekly"), "unknown schedule 'weekly'"),
+    (dict(smooth_loss=float("inf")), "smooth_loss must be finite"),
+])
+def test_restoring_where_training_stands_is_checked(state, match):
+    model = charrnn.CharRNN(list("ab"), hidden_size=3)
+    good = dict(iteration=2**62, pointer=3, epoch=1, schedule="epochs", smooth_loss=1.5)
+    model._restore(**good)
+    assert (model.iteration, model.pointer, model.schedule) == (2**62, 3, "epochs")
+    with pytest.raises(ValueError, match=match):
+        model._restore(**{**good, **state})
