@@ -41,14 +41,20 @@ def load(variant=None):
 kernels, variant = load()
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def kernel_info() -> Dict[str, Any]:
     """What runs: ``{"variant": "avx2" | "baseline", "openmp": bool, "threads": int}``.
 
     ``threads`` is the default ``num_threads`` of minibatch training (the cores this
     process may use); without OpenMP, minibatch streams run on one thread.
     """
-    from .model import _available_cores
-
     openmp = bool(kernels.has_openmp())
     return {"variant": variant, "openmp": openmp,
-            "threads": _available_cores() if openmp else 1}
+            "threads": available_cores() if openmp else 1}

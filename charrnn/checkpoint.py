@@ -57,24 +57,31 @@ never allocates more than the file can honestly hold:
 Whatever the file holds, :func:`load` raises :class:`CheckpointError` (a ValueError)
 for it, never another exception; an ``OSError`` only comes from opening the file.
 
-Layout (format version 1), one ``.npy`` member per name, as ``numpy.savez`` writes:
+Layout (format version 2), one ``.npy`` member per name, as ``numpy.savez`` writes:
 
 =======================  ===========================================================
 ``format``               the string ``"charrnn"``
 ``format_version``       int64 scalar
-``config``               JSON: hyperparameters, ``iteration``, ``pointer``, ``epoch``,
+``config``               JSON: hyperparameters (``cell``, ``num_layers``, ``dropout``,
+                         the schedule ...), ``iteration``, ``pointer``, ``epoch``,
                          ``schedule`` (:data:`_FIELDS`)
 ``chars``                (V,) uint32, the vocabulary's code points
-``params``               (P,) Wxh, Whh, Why, bh, by end to end (model dtype)
+``params``               (P,) the weights end to end (model dtype): Wxh, Whh, Why, bh,
+                         by for the seeds' model, else PyTorch's order
+                         (:meth:`CharRNN.state_dict`)
 ``m1``, ``m2``           (P,) optimizer state
-``hprev``                (B*H,) carried hidden state, one row per stream
+``hprev``                the carried state: (B*H,) for the seeds' model, (S*L*B*H,)
+                         for stacked cells
 ``smooth_loss``          float64 scalar
 ``rng_keys``             (624,) uint32; ``rng_pos``, ``rng_has_gauss`` int64;
                          ``rng_gauss`` float64: ``RandomState.get_state()``
+``dropout_rng_*``        the same for the dropout masks' stream (format 2)
 ``history_*``            ``loss``, ``smooth_loss`` (N,) float64; ``val_iteration``
                          (M,) int64, ``val_loss`` (M,) float64
 ``meta``                 JSON: whatever the caller adds (the CLI's text options)
 =======================  ===========================================================
+
+Format 1 files (the seeds' model only) load with the format-2 defaults.
 
 A new format version adds a config field with one line in :data:`_FIELDS` and a
 member with one line in :data:`_MEMBERS`, each with the version that introduced it
@@ -97,12 +104,14 @@ from typing import Any, Callable, NamedTuple, Optional
 import numpy as np
 
 from . import _validate as check
+from . import nets as _nets
 from .model import CharRNN
+from .schedule import SCHEDULES
 
 __all__ = ["FORMAT_VERSION", "CheckpointError", "save", "load", "load_with_meta"]
 
 #: Version written by :func:`save`; :func:`load` reads this one and older ones.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _MAGIC = "charrnn"
 
@@ -208,12 +217,28 @@ _FIELDS = {
     "pointer": _Field(_integer(0, _COUNT), init=False),
     "epoch": _Field(_integer(0, _COUNT), init=False),
     "schedule": _Field(_one_of((None, "iterations", "epochs")), init=False),
+    # format 2: stacked cells, dropout, global-norm clip, learning-rate schedules
+    "cell": _Field(_one_of(_nets.CELLS), since=2, default="rnn"),
+    "num_layers": _Field(_integer(1, 257), since=2, default=1),
+    "dropout": _Field(_real(0, 1), since=2, default=0.0),
+    "clip_norm": _Field(_optional(_real(0, above=True)), since=2, default=None),
+    "lr_schedule": _Field(_one_of(SCHEDULES), since=2, default="constant"),
+    "warmup_iters": _Field(_integer(0, _COUNT), since=2, default=0),
+    "decay_iters": _Field(_optional(_integer(1, _COUNT)), since=2, default=None),
+    "min_lr": _Field(_optional(_real(0)), since=2, default=None),
+    "lr_decay": _Field(_real(0, 1.0000001, above=True), since=2, default=0.97),
+    "decay_every": _Field(_integer(1, _COUNT), since=2, default=1000),
 }
 
 
+def _net(c):
+    """The network the config describes (its layout gives every size)."""
+    return _nets.make(c["cell"], c["num_layers"], c["hidden_size"], c["V"],
+                      dropout=c["dropout"], activation=c["activation"], bptt=c["bptt"])
+
+
 def _params_size(c):
-    H, V = c["hidden_size"], c["V"]
-    return 2 * H * V + H * H + H + V
+    return _net(c).P
 
 
 def _per_parameter(c):
@@ -221,7 +246,7 @@ def _per_parameter(c):
 
 
 def _hidden_size(c):
-    return c["batch_size"] * c["hidden_size"]
+    return math.prod(_net(c).state_shape(c["batch_size"]))
 
 
 def _finite(a, c):
@@ -275,17 +300,23 @@ _MEMBERS = {
     "meta": _Member("U"),
     "chars": _Member("u4", ("V",), _check_chars),
     "params": _Member("model", (_params_size,), _finite, lambda c: (
-        f"hidden size {c['hidden_size']} and {c['V']} characters need {_params_size(c)}")),
+        f"{c['num_layers']} {c['cell']} layer(s) of hidden size {c['hidden_size']} and "
+        f"{c['V']} characters need {_params_size(c)}")),
     "m1": _Member("model", (_params_size,), _finite, _per_parameter),
     "m2": _Member("model", (_params_size,), _finite, _per_parameter),
     "hprev": _Member("model", (_hidden_size,), _finite, lambda c: (
-        f"batch size {c['batch_size']} x hidden size {c['hidden_size']} need "
-        f"{_hidden_size(c)}")),
+        f"the state of {c['num_layers']} {c['cell']} layer(s), batch size "
+        f"{c['batch_size']} and hidden size {c['hidden_size']} needs {_hidden_size(c)}")),
     "smooth_loss": _Member("f8", (), _finite_nonnegative),
     "rng_keys": _Member("u4", (624,), None, lambda c: "a Mersenne Twister has 624 keys"),
     "rng_pos": _Member("i8", (), _in_range(0, 624)),
     "rng_has_gauss": _Member("i8", (), _in_range(0, 1)),
     "rng_gauss": _Member("f8", (), _finite),
+    "dropout_rng_keys": _Member("u4", (624,), None, lambda c: "a Mersenne Twister has 624 keys",
+                                since=2),
+    "dropout_rng_pos": _Member("i8", (), _in_range(0, 624), since=2),
+    "dropout_rng_has_gauss": _Member("i8", (), _in_range(0, 1), since=2),
+    "dropout_rng_gauss": _Member("f8", (), _finite, since=2),
     "history_loss": _Member("f8", ("N",)),
     "history_smooth_loss": _Member("f8", ("N",)),
     "history_val_iteration": _Member("i8", ("M",), _in_range(0, "iteration")),
@@ -362,12 +393,13 @@ def save(model, path, *, meta=None):
 
 
 def _save(model, path, meta):
-    for name in ("_flat", "_m1", "_m2", "_hprev", "smooth_loss"):
+    for name in ("_flat", "_m1", "_m2", "_state", "smooth_loss"):
         if not np.isfinite(getattr(model, name)).all():
             raise FloatingPointError(
                 f"not saving {path}: the model's {name.lstrip('_')} hold NaN or infinite "
                 f"values (its training diverged); any previous checkpoint there is kept")
     keys, pos, has_gauss, gauss = model.rng.get_state()[1:]
+    dkeys, dpos, dhas_gauss, dgauss = model._dropout_rng.get_state()[1:]
     config = {name: getattr(model, name) for name in _FIELDS}
     config.update(dtype=model.dtype.name, iteration=int(model.iteration),
                   pointer=int(model.pointer), epoch=int(model.epoch))
@@ -380,12 +412,16 @@ def _save(model, path, meta):
         "params": model._flat,
         "m1": model._m1,
         "m2": model._m2,
-        "hprev": model._hprev.ravel(),
+        "hprev": model._state.ravel(),
         "smooth_loss": np.array(model.smooth_loss, np.float64),
         "rng_keys": np.asarray(keys, np.uint32),
         "rng_pos": np.array(pos, np.int64),
         "rng_has_gauss": np.array(has_gauss, np.int64),
         "rng_gauss": np.array(gauss, np.float64),
+        "dropout_rng_keys": np.asarray(dkeys, np.uint32),
+        "dropout_rng_pos": np.array(dpos, np.int64),
+        "dropout_rng_has_gauss": np.array(dhas_gauss, np.int64),
+        "dropout_rng_gauss": np.array(dgauss, np.float64),
         "history_loss": h.loss,
         "history_smooth_loss": h.smooth_loss,
         "history_val_iteration": h.val_iteration,
@@ -875,10 +911,13 @@ def _build(c, arrays):
                    **{k: c[k] for k, f in _FIELDS.items() if not f.init})
     for key, target in (("params", "_flat"), ("m1", "_m1"), ("m2", "_m2")):
         setattr(model, target, np.ascontiguousarray(arrays[key]))
-    model._hprev = np.ascontiguousarray(arrays["hprev"]).reshape(model.batch_size,
-                                                                 model.hidden_size)
-    model.rng.set_state(("MT19937", arrays["rng_keys"], int(arrays["rng_pos"]),
-                         int(arrays["rng_has_gauss"]), float(arrays["rng_gauss"])))
+    model._state = np.ascontiguousarray(arrays["hprev"]).reshape(
+        model._net.state_shape(model.batch_size))
+    for prefix, rng in (("", model.rng), ("dropout_", model._dropout_rng)):
+        if prefix + "rng_keys" in arrays:  # format 1 has no dropout stream (no dropout)
+            rng.set_state(("MT19937", arrays[prefix + "rng_keys"],
+                           int(arrays[prefix + "rng_pos"]), int(arrays[prefix + "rng_has_gauss"]),
+                           float(arrays[prefix + "rng_gauss"])))
     h = model.history
     h._loss = arrays["history_loss"]  # native float64 already; fit grows a copy
     h._smooth = arrays["history_smooth_loss"]

@@ -1,4 +1,9 @@
-"""``CharRNN`` and ``train``: the seeds' training loop, run by one compiled kernel call."""
+"""``CharRNN`` and ``train``: the seeds' training loop, run by one compiled kernel call.
+
+The network itself (the seeds' vanilla RNN, or stacked RNN/LSTM/GRU layers) is one of
+:mod:`charrnn.nets`; this module holds what every model has: the vocabulary, the
+buffers, the options, the walk of the text, the history, the threads' rules.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -7,13 +12,17 @@ import math
 import os
 import threading
 import types
-from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ._dispatch import available_cores as _available_cores
+
 from . import _validate as check
 from . import data as _data
-from .core import Params, RNG, _kernels, _sample, init_params
+from . import nets as _nets
+from .core import RNG
+from .schedule import SCHEDULES, Schedule
 
 __all__ = ["CharRNN", "History", "train"]
 
@@ -22,9 +31,9 @@ __all__ = ["CharRNN", "History", "train"]
 _log = logging.getLogger("charrnn")
 _log.addHandler(logging.NullHandler())
 
-#: Minibatch streams are processed in groups of this many (each group on one thread,
-#: its rows sharing every load of the weights).
-STREAMS_PER_GROUP = 4
+#: Characters each ``evaluate`` kernel call scores (its log-probabilities are summed
+#: chunk by chunk, so memory does not grow with the text).
+_EVAL_CHUNK = 1 << 16
 
 
 #: ``fit`` refuses to run past this many iterations: the kernels count them in an int64
@@ -34,13 +43,6 @@ MAX_ITERATIONS = 2**62
 #: What the read-only attributes' errors suggest instead.
 _REBUILD = "; build a new CharRNN"
 _TRAINING = "it records where training stands, and only fit (or charrnn.load) moves it"
-
-
-def _available_cores():
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def _read_only(name, doc, instead):
@@ -173,10 +175,13 @@ class History:
 
 
 class CharRNN:
-    """A character-level vanilla RNN and the state of its training.
+    """A character-level recurrent network and the state of its training.
 
     Most users get one from :func:`charrnn.train`. The constructor builds an
-    untrained model over a vocabulary; :meth:`fit` trains it.
+    untrained model over a vocabulary; :meth:`fit` trains it. With the defaults
+    (``cell="rnn", num_layers=1, dropout=0``) it is the seeds' vanilla RNN, exactly;
+    ``cell="lstm"`` or ``"gru"``, more layers or dropout give PyTorch's stacked
+    ``nn.RNN``/``nn.LSTM``/``nn.GRU`` with a linear decoder (see :meth:`state_dict`).
 
     Parameters
     ----------
@@ -189,15 +194,39 @@ class CharRNN:
     learning_rate : float
     seed : int
         Seed of the ``numpy.random.RandomState`` that draws the weights (as
-        ``init_params``) and then, continuing its stream, the samples.
+        ``init_params``) and then, continuing its stream, the samples. Dropout masks
+        come from a stream of their own, ``RandomState([seed, 1])``.
+    cell : {"rnn", "lstm", "gru"}
+        PyTorch's equations: ``nn.RNN`` (tanh), ``nn.LSTM`` (gates i, f, g, o),
+        ``nn.GRU`` (gates r, z, n). ``"rnn"`` with one layer and no dropout is the
+        seeds' model (``Wxh, Whh, Why, bh, by``, one bias); otherwise every layer has
+        PyTorch's two biases and weights drawn as PyTorch draws them
+        (``uniform(-1/sqrt(H), 1/sqrt(H))``).
+    num_layers : int
+        L, stacked layers; layer 0 reads the character (a column of its input
+        weights), each higher layer the one below.
+    dropout : float in [0, 1)
+        Probability of zeroing an output of a layer on its way to the next layer and
+        to the decoder, in training only (char-rnn, Zaremba et al. 2014); never on the
+        recurrent connections. Kept values are scaled by ``1 / (1 - dropout)``.
     activation : {"tanh", "sigmoid"}
+        The seeds' model only (stacked cells use PyTorch's nonlinearities).
     optimizer : {"adagrad", "sgd", "rmsprop", "adam"}
         Adagrad is the seeds' (``mem += d*d; p -= lr * d / sqrt(mem + 1e-8)``);
         RMSProp uses ``decay_rate`` and ``eps``; Adam ``beta1``, ``beta2``, ``eps``.
     clip : float or None
         Gradients are clipped to ``[-clip, clip]`` before each update; None: never.
+    clip_norm : float or None
+        Then the gradient is scaled down to this global norm if it is longer
+        (``torch.nn.utils.clip_grad_norm_``); None: never.
+    lr_schedule : {"constant", "cosine", "step"}
+        The learning rate of each update, with ``warmup_iters``, ``decay_iters``,
+        ``min_lr`` (cosine, as nanoGPT), ``lr_decay`` and ``decay_every`` (step, as
+        char-rnn's ``learning_rate_decay``); see :mod:`charrnn.schedule`. It depends
+        only on the iteration number, so it is exact across ``fit`` calls and resumes.
     bptt : {"full", "none"}
-        ``"none"`` is Elman's simple recurrent network (no gradient through time).
+        ``"none"`` is Elman's simple recurrent network (no gradient through time); the
+        seeds' model only.
     reset_each_epoch : bool
         With the epoch schedule, whether the hidden state is zeroed at the start of
         each epoch (seed 004) or carried over (seed 002).
@@ -217,8 +246,9 @@ class CharRNN:
     Attributes
     ----------
     params : tuple of ndarray
-        ``(Wxh, Whh, Why, bh, by)``, shapes ``(H, V) (H, H) (V, H) (H, 1) (V, 1)``. They
-        are views of one buffer that training updates in place.
+        The seeds' model: ``(Wxh, Whh, Why, bh, by)``, shapes ``(H, V) (H, H) (V, H)
+        (H, 1) (V, 1)``. Stacked cells: the arrays of :meth:`state_dict`, in its order.
+        They are views of one buffer that training updates in place.
     chars : list of str
         The vocabulary (a list that refuses changes).
     char_to_ix : mapping
@@ -227,8 +257,12 @@ class CharRNN:
     dtype : numpy.dtype
     smooth_loss : float
     history : History
-    hprev : ndarray, shape (H, 1), or (B, H) with several streams
-        Hidden state carried to the next iteration.
+    hprev : ndarray
+        State carried to the next iteration: the seeds' model (H, 1), or (B, H) with
+        several streams; stacked cells (S, L, B, H), PyTorch's ``h_n`` (then ``c_n``
+        for lstm: S = 2).
+    cell, num_layers, dropout
+        As given (read-only).
     iteration : int
         Number of training iterations done (at most ``MAX_ITERATIONS``).
     pointer : int
@@ -248,7 +282,9 @@ class CharRNN:
 
     - How training goes on: ``seq_length`` (the training data must hold at least
       ``batch_size * (seq_length + 1)`` characters), ``learning_rate``, ``clip``,
-      ``optimizer`` (its state ``m1``, ``m2`` is kept as it is), ``bptt``,
+      ``clip_norm``, the schedule (``lr_schedule``, ``warmup_iters``, ``decay_iters``,
+      ``min_lr``, ``lr_decay``, ``decay_every``; checked together at the next
+      ``fit``), ``optimizer`` (its state ``m1``, ``m2`` is kept as it is), ``bptt``,
       ``reset_each_epoch``, ``beta1``, ``beta2``, ``decay_rate``, ``eps``,
       ``num_threads``.
     - ``rng``: any ``numpy.random.RandomState``.
@@ -259,7 +295,8 @@ class CharRNN:
     Everything else raises AttributeError (a change to ``chars`` or ``char_to_ix``,
     TypeError) saying what to do instead: what the model is (``chars``,
     ``char_to_ix``, ``vocab_size``, ``hidden_size``, ``batch_size``, ``dtype``,
-    ``activation``, ``seed``: build a new CharRNN) and where its training stands
+    ``activation``, ``seed``, ``cell``, ``num_layers``, ``dropout``: build a new
+    CharRNN) and where its training stands
     (``iteration``, ``pointer``, ``epoch``, ``schedule``, ``smooth_loss``,
     ``history``: only ``fit`` and :func:`charrnn.load` move them). As a second line
     of defence, every call that runs a kernel (``fit``, ``sample``, ``generate``,
@@ -280,9 +317,12 @@ class CharRNN:
     """
 
     def __init__(self, chars, hidden_size=100, seq_length=25, learning_rate=0.1, *, seed=0,
-                 activation="tanh", optimizer="adagrad", clip=5.0, bptt="full",
-                 reset_each_epoch=False, dtype="float64", beta1=0.9, beta2=0.999,
-                 decay_rate=0.95, eps=1e-8, batch_size=1, num_threads=None):
+                 cell="rnn", num_layers=1, dropout=0.0,
+                 activation="tanh", optimizer="adagrad", clip=5.0, clip_norm=None,
+                 bptt="full", reset_each_epoch=False, dtype="float64", beta1=0.9,
+                 beta2=0.999, decay_rate=0.95, eps=1e-8, batch_size=1, num_threads=None,
+                 lr_schedule="constant", warmup_iters=0, decay_iters=None, min_lr=None,
+                 lr_decay=0.97, decay_every=1000):
         chars = list(chars)
         if not chars:
             raise ValueError("chars is empty; the vocabulary needs at least one character")
@@ -300,9 +340,25 @@ class CharRNN:
         self._seed = check.integer(seed, "seed", minimum=0)
         self._activation = activation
         check.choice(activation, "activation", check.ACTIVATIONS)
+        self._cell = _name(cell, "cell", dict.fromkeys(_nets.CELLS))
+        self._num_layers = check.integer(num_layers, "num_layers", minimum=1)
+        self._dropout = check.real(dropout, "dropout", nonnegative=True)
+        if self._dropout >= 1:
+            raise ValueError(f"dropout must be < 1 (the probability of dropping a unit), "
+                             f"got {self._dropout}")
+        self._net = _nets.make(self._cell, self._num_layers, H, V, dropout=self._dropout,
+                               activation=activation, bptt=bptt)
         self.optimizer = optimizer
         self.bptt = bptt
         self.clip = clip
+        self.clip_norm = clip_norm
+        self.lr_schedule = lr_schedule
+        self.warmup_iters = warmup_iters
+        self.decay_iters = decay_iters
+        self.min_lr = min_lr
+        self.lr_decay = lr_decay
+        self.decay_every = decay_every
+        self._lr_plan()  # the schedule's options, checked together
         self.reset_each_epoch = reset_each_epoch
         self._dtype = np.dtype(check.dtype(dtype))
         self.beta1 = beta1
@@ -313,11 +369,11 @@ class CharRNN:
         self.num_threads = num_threads
 
         self.rng = np.random.RandomState(self._seed)
-        weights = init_params(H, V, self._random_state)
-        self._flat = np.concatenate([a.ravel() for a in weights]).astype(self._dtype)
+        self._flat = self._net.init(self._random_state).astype(self._dtype)
         self._m1 = np.zeros_like(self._flat)  # Adagrad/RMSProp memory, Adam's first moment
         self._m2 = np.zeros_like(self._flat)  # Adam's second moment
-        self._hprev = np.zeros((B, H), self._dtype)  # one row per stream
+        self._state = np.zeros(self._net.state_shape(B), self._dtype)  # carried state
+        self._dropout_rng = np.random.RandomState([self._seed, 1])  # the masks' stream
         self._smooth_loss = -math.log(1.0 / V) * self._seq_length  # loss at iteration 0
         self._iteration = 0
         self._pointer = 0
@@ -373,6 +429,15 @@ class CharRNN:
                        "every buffer has that type" + _REBUILD + "(..., dtype=...)")
     activation = _read_only("activation", "The hidden nonlinearity.",
                             "the weights were trained for it" + _REBUILD + "(..., activation=...)")
+    cell = _read_only("cell", "``'rnn'``, ``'lstm'`` or ``'gru'``.",
+                      "the weights were made for it" + _REBUILD + "(..., cell=...) or "
+                      "CharRNN.from_state_dict")
+    num_layers = _read_only("num_layers", "L, the number of stacked layers.",
+                            "the weights have that many layers" + _REBUILD
+                            + "(..., num_layers=...)")
+    dropout = _read_only("dropout", "Probability of dropping a layer's output in training.",
+                         "dropout 0 and above 0 are different networks for the 'rnn' cell"
+                         + _REBUILD + "(..., dropout=...)")
     seed = _read_only("seed", "The seed the weights were drawn with.",
                       "the weights were drawn with it" + _REBUILD + "(..., seed=...); to reseed "
                       "the samples use model.rng.seed(s) or sample(..., seed=s)")
@@ -387,16 +452,10 @@ class CharRNN:
                          _TRAINING)
 
     @property
-    def params(self) -> Params:
-        """``(Wxh, Whh, Why, bh, by)``: views of the trained weights (seeds' shapes)."""
-        H, V = self._hidden_size, self._vocab_size
-        shapes = ((H, V), (H, H), (V, H), (H, 1), (V, 1))
-        out, start = [], 0
-        for shape in shapes:
-            size = shape[0] * shape[1]
-            out.append(self._flat[start:start + size].reshape(shape))
-            start += size
-        return tuple(out)
+    def params(self) -> Tuple[np.ndarray, ...]:
+        """Views of the trained weights: ``(Wxh, Whh, Why, bh, by)`` for the seeds'
+        model, the arrays of :meth:`state_dict` (in its order) for stacked cells."""
+        return self._net.params(self._flat)
 
     @params.setter
     def params(self, value):
@@ -405,8 +464,11 @@ class CharRNN:
 
     @property
     def hprev(self) -> np.ndarray:
-        """Carried hidden state: (H, 1), or (B, H) for ``batch_size`` B > 1."""
-        return self._hprev.reshape(-1, 1) if self._batch_size == 1 else self._hprev
+        """Carried state: (H, 1), or (B, H) for ``batch_size`` B > 1, for the seeds'
+        model; (S, L, B, H) for stacked cells (``h_n``, then ``c_n`` for lstm)."""
+        if isinstance(self._net, _nets.SeedsNet) and self._batch_size == 1:
+            return self._state.reshape(-1, 1)
+        return self._state
 
     @hprev.setter
     def hprev(self, value):
@@ -431,10 +493,37 @@ class CharRNN:
                             lambda v: check.real(v, "learning_rate", positive=True))
     clip = _option("clip", "Gradients are clipped to ``[-clip, clip]``; None: never.",
                    lambda v: None if v is None else check.real(v, "clip", positive=True))
+    clip_norm = _option("clip_norm", "Then scaled to at most this global norm; None: never.",
+                        lambda v: None if v is None
+                        else check.real(v, "clip_norm", positive=True))
+    lr_schedule = _option("lr_schedule", "``'constant'``, ``'cosine'`` or ``'step'``.",
+                          lambda v: _name(v, "lr_schedule", SCHEDULES))
+    warmup_iters = _option("warmup_iters", "Updates of linear warmup at the start.",
+                           lambda v: check.integer(v, "warmup_iters", minimum=0))
+    decay_iters = _option("decay_iters", "Cosine: the update at which the rate is min_lr.",
+                          lambda v: None if v is None
+                          else check.integer(v, "decay_iters", minimum=1))
+    min_lr = _option("min_lr", "Cosine: the final rate (None: learning_rate / 10).",
+                     lambda v: None if v is None
+                     else check.real(v, "min_lr", nonnegative=True))
+    lr_decay = _option("lr_decay", "Step: the factor applied every decay_every updates.",
+                       lambda v: check.real(v, "lr_decay", positive=True))
+    decay_every = _option("decay_every", "Step: updates between two decays.",
+                          lambda v: check.integer(v, "decay_every", minimum=1))
     optimizer = _option("optimizer", "The update rule; its state (m1, m2) is kept on a change.",
                         lambda v: _name(v, "optimizer", check.OPTIMIZERS))
-    bptt = _option("bptt", "``'full'``, or ``'none'`` for Elman's network.",
-                   lambda v: _name(v, "bptt", check.BPTT))
+    @property
+    def bptt(self) -> str:
+        """``'full'``, or ``'none'`` for Elman's network (the seeds' model only)."""
+        return self._bptt
+
+    @bptt.setter
+    def bptt(self, value):
+        _name(value, "bptt", check.BPTT)
+        if value != "full" and not isinstance(self._net, _nets.SeedsNet):
+            raise ValueError(f"bptt={value!r} (Elman's network) is the seeds' one-layer "
+                             f"vanilla RNN's option; stacked cells back-propagate through time")
+        self._bptt = value
     reset_each_epoch = _option("reset_each_epoch", "Zero hprev at each epoch's start.", bool)
     beta1 = _option("beta1", "Adam's first-moment decay, in [0, 1).",
                     lambda v: _below_one(v, "beta1"))
@@ -463,9 +552,18 @@ class CharRNN:
         self._random_state = value
 
     def __repr__(self):
-        return (f"CharRNN(vocab_size={self.vocab_size}, hidden_size={self.hidden_size}, "
+        cell = ("" if isinstance(self._net, _nets.SeedsNet) else
+                f"cell={self._cell!r}, num_layers={self._num_layers}, "
+                f"dropout={self._dropout}, ")
+        return (f"CharRNN({cell}vocab_size={self.vocab_size}, hidden_size={self.hidden_size}, "
                 f"seq_length={self.seq_length}, optimizer={self.optimizer!r}, "
                 f"iteration={self.iteration}, smooth_loss={self.smooth_loss:.4f})")
+
+    def _lr_plan(self) -> Schedule:
+        """The schedule's options, checked together (a cosine needs decay_iters)."""
+        return Schedule(self.learning_rate, self.lr_schedule, self.warmup_iters,
+                        self.decay_iters,
+                        self.min_lr, self.lr_decay, self.decay_every)
 
     # -- the kernels' arguments, checked against the buffers they describe ---------------
 
@@ -495,11 +593,11 @@ class CharRNN:
         crash or silent garbage. O(1): no values are read.
         """
         H, V, B, dt = self._hidden_size, self._vocab_size, self._batch_size, self._dtype
-        P = 2 * H * V + H * H + H + V
+        P, S = self._net.P, self._net.state_shape(B)
         if len(self._chars) != V:
             raise RuntimeError(f"this model's chars has {len(self._chars)} characters but "
                                f"its weights are for {V}; the model is corrupted")
-        for name, shape in (("_flat", (P,)), ("_m1", (P,)), ("_m2", (P,)), ("_hprev", (B, H))):
+        for name, shape in (("_flat", (P,)), ("_m1", (P,)), ("_m2", (P,)), ("_state", S)):
             a = getattr(self, name)
             if not (isinstance(a, np.ndarray) and a.shape == shape and a.dtype == dt
                     and a.flags.c_contiguous and a.flags.writeable):
@@ -511,9 +609,11 @@ class CharRNN:
                     f"this model's {name[1:]} buffer is {got}, but hidden size {H}, "
                     f"{V} characters and batch size {B} need a writeable C-contiguous "
                     f"{dt} {shape}; the model is corrupted")
-        if not isinstance(self._random_state, np.random.RandomState):
-            raise RuntimeError(f"this model's rng is a {type(self._random_state).__name__}, "
-                               f"not a numpy.random.RandomState")
+        for name in ("_random_state", "_dropout_rng"):
+            rng = getattr(self, name)
+            if not isinstance(rng, np.random.RandomState):
+                raise RuntimeError(f"this model's {name.strip('_')} is a "
+                                   f"{type(rng).__name__}, not a numpy.random.RandomState")
 
     def _check_training(self, T):
         """_check_buffers, and the data and counters the training kernel is given."""
@@ -679,34 +779,25 @@ class CharRNN:
         self._run(total, callback, report_every if reporting else max(total, 1))
 
     def _run(self, total, callback, chunk):
-        H, V, T, dt = self._hidden_size, self._vocab_size, self._seq_length, self._dtype
-        B = self._batch_size
-        G = min(B, STREAMS_PER_GROUP)  # fixed by B alone: results don't depend on threads
-        NG = -(-B // G)
-        grads = np.empty((NG, self._flat.size), dt)
-        hs, ps = np.empty((NG, (T + 1) * G * H), dt), np.empty((NG, T * G * V), dt)
-        dh, dhnext = np.empty((NG, T * G * H), dt), np.empty((NG, G * H), dt)
-        WhhT, WhyT = np.empty((H, H), dt), np.empty((H, V), dt)
-        window, group_loss = np.empty((NG, 2 * T * G), np.int32), np.empty(NG)
-        threads = min(self.num_threads, NG)
-        act = check.ACTIVATIONS[self.activation]
-        opt = check.OPTIMIZERS[self.optimizer]
-        full = check.BPTT[self.bptt]
-        wrap = 0 if self.schedule == "iterations" else 1
-        beta2 = self.decay_rate if self.optimizer == "rmsprop" else self.beta2
-        clip = check.clip_value(self.clip)
+        T, B = self._seq_length, self._batch_size
+        plan = self._lr_plan()
+        ws = self._net.workspace(T, B, self._dtype, self.num_threads)
         left = total
         while left > 0:
             k = min(chunk, left)
             self._check_training(T)  # at each chunk: the callback may have set new data
             loss_out, smooth_out = self._history._reserve(k)
             (done, self._pointer, self._iteration, self._smooth_loss, wrapped,
-             status) = _kernels.train_loop(
-                self._data, self._flat, self._m1, self._m2, self._hprev, grads, hs, ps, dh,
-                dhnext, WhhT, WhyT, window, group_loss, loss_out, smooth_out, H, V, T, G,
-                self.pointer, self.iteration, self.smooth_loss, act, opt, full, wrap,
-                self.reset_each_epoch, self.learning_rate, clip, self.beta1, beta2, self.eps,
-                threads)
+             status) = self._net.train(
+                ws, self._data, self._flat, self._m1, self._m2, self._state, loss_out,
+                smooth_out, p=self._pointer, n=self._iteration, smooth_loss=self._smooth_loss,
+                optimizer=self.optimizer, learning_rate=plan.learning_rate,
+                lr_schedule=plan.lr_schedule, warmup_iters=plan.warmup_iters,
+                decay_iters=plan.decay_iters, min_lr=plan.min_lr, lr_decay=plan.lr_decay,
+                decay_every=plan.decay_every, clip=self.clip, clip_norm=self.clip_norm,
+                beta1=self.beta1, beta2=self.beta2, decay_rate=self.decay_rate, eps=self.eps,
+                wrap=self._schedule, reset_each_epoch=self.reset_each_epoch, bptt=self._bptt,
+                dropout=self._dropout, dropout_rng=self._dropout_rng)
             self._history._size += done
             self._epoch += wrapped
             left -= done
@@ -741,21 +832,26 @@ class CharRNN:
         return np.array([self._char_to_ix[c] for c in prime], np.int32)
 
     def _start(self, prime):
-        """Hidden state and first input for sampling: warmed on ``prime`` if given."""
+        """Single-stream state and first input for sampling: warmed on ``prime`` if given."""
         self._check_buffers()
         if not prime:
-            return self._hprev[0].copy(), None
-        H, dt = self._hidden_size, self._dtype
-        h = np.zeros(H, dt)
+            return self._net.stream_state(self._state), None
+        state = self._net.zero_stream_state(self._dtype)
         ix = self._encode_prime(prime)
-        Wxh, Whh, _, bh, _ = self.params
-        if ix.size > 1:
-            _kernels.advance_hidden(h, ix[:-1], Wxh, Whh, bh.reshape(-1), np.empty_like(h),
-                                    np.empty((H, H), dt), check.ACTIVATIONS[self._activation])
-        return h, int(ix[-1])
+        self._net.advance(self._flat, state, ix[:-1])
+        return state, int(ix[-1])
 
     def _rng(self, seed):
         return self._random_state if seed is None else check.random_state(seed, "seed")
+
+    def _draw(self, state, x, n, rng, temperature, greedy, top_k):
+        """``n`` sampled indices from ``state`` (updated) and first input ``x``."""
+        out = np.empty(n, np.int64)
+        if n:
+            uniforms = np.zeros(n) if greedy else rng.random_sample(n)
+            self._net.sample(self._flat, state, x, uniforms, out, temperature, bool(greedy),
+                             top_k)
+        return out
 
     def generate(self, n: int, prime: Optional[str] = None, temperature: float = 1.0,
                  greedy: bool = False, top_k: Optional[int] = None, seed: RNG = None,
@@ -769,20 +865,19 @@ class CharRNN:
         n = check.integer(n, "n", minimum=0)
         chunk = check.integer(chunk, "chunk", minimum=1)
         rng = self._rng(seed)
-        options = dict(activation=self.activation, temperature=temperature, greedy=greedy,
-                       top_k=top_k)
         with self._using("sample from this model"):
-            h, x = self._start(prime)
-            _sample(h.reshape(-1, 1), x, 0, self.params, rng, **options)  # checks only
-        return self._stream(h, x, n, chunk, rng, options)
+            state, x = self._start(prime)
+            options = _nets.check_sampling(self._flat, self._net, temperature, greedy, top_k)
+        return self._stream(state, x, n, chunk, rng, bool(greedy), options)
 
-    def _stream(self, h, x, n, chunk, rng, options):
+    def _stream(self, state, x, n, chunk, rng, greedy, options):
+        temperature, top_k = options
         left = n
         while left > 0:
             k = min(chunk, left)
             with self._using("sample from this model"):
                 self._check_buffers()
-                ixes, h = _sample(h.reshape(-1, 1), x, k, self.params, rng, **options)
+                ixes = self._draw(state, x, k, rng, temperature, greedy, top_k)
             x = int(ixes[-1])
             left -= k
             for i in ixes:
@@ -800,9 +895,11 @@ class CharRNN:
             Text to warm the hidden state on: starting from a zero state, its
             characters but the last are fed through the network and the last one is
             the first input. Without it, sampling starts, as in the seeds, from the
-            hidden state that training carried (``hprev``), with an all-zero first
-            input (seed 002).
+            state that training carried (``hprev``, the first stream's), with an
+            all-zero first input (seed 002).
         temperature : float > 0
+            Logits are divided by it before the softmax. A temperature so small (or
+            weights so large) that the scaled logits could overflow raises ValueError.
         greedy : bool
             Always the most likely character (seed 000's "why not argmax").
         top_k : int, optional
@@ -816,11 +913,12 @@ class CharRNN:
             The ``n`` new characters (not including ``prime``).
         """
         n = check.integer(n, "n", minimum=0)
+        rng = self._rng(seed)
         with self._using("sample from this model"):
-            h, x = self._start(prime)
-            ixes, _ = _sample(h.reshape(-1, 1), x, n, self.params, self._rng(seed),
-                              activation=self.activation, temperature=temperature,
-                              greedy=greedy, top_k=top_k)
+            state, x = self._start(prime)
+            temperature, k = _nets.check_sampling(self._flat, self._net, temperature, greedy,
+                                                  top_k)
+            ixes = self._draw(state, x, n, rng, temperature, greedy, k)
         return _data.decode(ixes, self._chars)
 
     def save(self, path: Union[str, os.PathLike[str]]) -> None:
@@ -832,24 +930,137 @@ class CharRNN:
 
         save(self, path)
 
-    def evaluate(self, text: str) -> float:
+    def _indices(self, text, name):
+        """``text`` (a str, or indices into ``chars``) as a 1-D index array, checked."""
+        if isinstance(text, str):
+            return _data.encode(text, self._chars)
+        if not isinstance(text, np.ndarray) or text.ndim != 1 or text.dtype.kind not in "iu":
+            raise ValueError(f"{name} must be a str or a 1-D integer array of indices into "
+                             f"chars, got {type(text).__name__}")
+        if text.size and (int(text.min()) < 0 or int(text.max()) >= self._vocab_size):
+            bad = int(np.argmax((text < 0) | (text >= self._vocab_size)))
+            raise IndexError(f"{name}[{bad}] = {text[bad]} is outside the vocabulary "
+                             f"[0, {self._vocab_size})")
+        return np.ascontiguousarray(text)
+
+    def score(self, text: Union[str, np.ndarray], prime: Optional[str] = None) -> np.ndarray:
+        """Log-probability of each character of ``text[1:]`` given what precedes it.
+
+        Parameters
+        ----------
+        text : str or 1-D integer array
+            At least one character (or index into ``chars``).
+        prime : str, optional
+            Fed through the network first, from a zero state; without it the state
+            before ``text[0]`` is zero.
+
+        Returns
+        -------
+        ndarray of float64, shape (len(text) - 1,)
+            Natural logarithms; ``-score(text).mean()`` is :meth:`evaluate`'s loss.
+        """
+        ix = self._indices(text, "text")
+        if ix.size < 1:
+            raise ValueError("text is empty; it needs at least one character")
+        pre = None if not prime else self._encode_prime(prime)
+        with self._using("score text with this model"):
+            self._check_buffers()
+            state = self._net.zero_stream_state(self._dtype)
+            if pre is not None:
+                self._net.advance(self._flat, state, pre)
+            return self._net.logprobs(self._flat, state, np.asarray(ix, np.int32))
+
+    def evaluate(self, text: Union[str, np.ndarray]) -> float:
         """Average loss per character (nats) of predicting ``text[1:]`` from ``text[:-1]``.
 
-        The hidden state starts at zero. Divide by ``log(2)`` for bits per character.
+        The state starts at zero (not at the state training carried), so the number
+        does not depend on where training stopped in the text. ``text`` may also be
+        an array of indices into ``chars`` (e.g. :func:`charrnn.data.encode_file`'s,
+        or a memmap): it is scored a chunk at a time, in constant memory. Divide by
+        ``log(2)`` for bits per character.
         """
-        ix = _data.encode(text, self._chars)
+        ix = self._indices(text, "text")
         if ix.size < 2:
             raise ValueError("text needs at least two characters to evaluate a prediction")
-        H, V, dt = self._hidden_size, self._vocab_size, self._dtype
-        h = np.zeros(H, dt)
+        total = 0.0
         with self._using("evaluate this model"):
             self._check_buffers()
-            Wxh, Whh, Why, bh, by = self.params
-            total = _kernels.evaluate(ix, h, Wxh, Whh, Why, bh.reshape(-1), by.reshape(-1),
-                                      np.empty_like(h), np.empty(V, dt), np.empty((H, H), dt),
-                                      np.empty((H, V), dt), check.ACTIVATIONS[self._activation])
+            state = self._net.zero_stream_state(self._dtype)
+            for a in range(0, ix.size - 1, _EVAL_CHUNK):
+                piece = np.asarray(ix[a:a + _EVAL_CHUNK + 1], np.int32)
+                total -= math.fsum(self._net.logprobs(self._flat, state, piece))
         return total / (ix.size - 1)
 
+    # -- moving weights to and from PyTorch --------------------------------------------
+
+    def state_dict(self) -> Dict[str, np.ndarray]:
+        """The weights as numpy arrays named and shaped as PyTorch's (copies).
+
+        ``weight_ih_l{k}`` (G*H, V for k = 0 else H), ``weight_hh_l{k}`` (G*H, H),
+        ``bias_ih_l{k}``, ``bias_hh_l{k}`` (G*H,) for each layer, then
+        ``decoder.weight`` (V, H) and ``decoder.bias`` (V,); G = 1, 4, 3 for rnn,
+        lstm, gru. They load into ``torch.nn.RNN/LSTM/GRU(V, H, num_layers)`` (the
+        ``decoder.*`` entries into a ``torch.nn.Linear(H, V)``), which then gives the
+        same log-probabilities for one-hot inputs. For the seeds' model
+        ``weight_ih_l0`` is ``Wxh``, ``bias_ih_l0`` is ``bh``, ``bias_hh_l0`` zeros.
+        """
+        with self._using("read this model's weights"):
+            return self._net.state_dict(self._flat)
+
+    @classmethod
+    def from_state_dict(cls, chars: Sequence[str], state_dict: Mapping[str, Any], *,
+                        cell: str = "rnn", **options: Any) -> "CharRNN":
+        """A model with the weights of ``state_dict`` (numpy arrays or torch tensors).
+
+        Parameters
+        ----------
+        chars : sequence of str
+            The vocabulary, V characters (the order of the input and output rows).
+        state_dict : mapping
+            PyTorch's names and shapes, as :meth:`state_dict` returns them (a
+            ``torch.nn.LSTM``'s ``state_dict()`` with ``decoder.weight`` and
+            ``decoder.bias`` added). The number of layers and H are read from it.
+        cell : {"rnn", "lstm", "gru"}
+        **options
+            Any other :class:`CharRNN` option (``dropout``, ``dtype``, ``optimizer``, ...).
+            With ``cell="rnn"``, one layer and no dropout the model is the seeds'
+            (``bias_hh_l0`` is added into ``bh``).
+        """
+        if not isinstance(state_dict, Mapping):
+            raise ValueError(f"state_dict must be a mapping of names to arrays, got "
+                             f"{type(state_dict).__name__}")
+        for key in ("hidden_size", "num_layers"):
+            if key in options:
+                raise ValueError(f"{key} is read from the state_dict; leave it out")
+        arrays = {}
+        for name, value in state_dict.items():
+            if hasattr(value, "detach"):  # a torch tensor
+                value = value.detach().cpu().numpy()
+            arrays[name] = np.asarray(value, dtype=np.float64)
+        if "weight_hh_l0" not in arrays or arrays["weight_hh_l0"].ndim != 2:
+            raise ValueError("state_dict has no 2-D weight_hh_l0 (PyTorch's names are needed)")
+        H = arrays["weight_hh_l0"].shape[1]
+        L = 0
+        while f"weight_hh_l{L}" in arrays:
+            L += 1
+        model = cls(chars, H, cell=cell, num_layers=L, **options)
+        expected = model._net.torch_shapes()
+        names = {name for name, _, _ in expected}
+        extra = sorted(set(arrays) - names)
+        if extra:
+            raise ValueError(f"state_dict has entries a {L}-layer {cell} model does not: "
+                             f"{extra}")
+        for name, shape, _ in expected:
+            if name not in arrays:
+                raise ValueError(f"state_dict lacks {name} (shape {shape})")
+            if arrays[name].shape != tuple(shape):
+                raise ValueError(f"state_dict[{name!r}] has shape {arrays[name].shape}; a "
+                                 f"{cell} model of hidden size {H} over {len(model.chars)} "
+                                 f"characters needs {tuple(shape)}")
+            if not np.isfinite(arrays[name]).all():
+                raise ValueError(f"state_dict[{name!r}] holds NaN or infinite values")
+        model._flat[...] = model._net.from_state_dict(arrays)
+        return model
 
 def train(text: Union[str, Tuple[np.ndarray, Sequence[str]]], hidden_size: int = 100,
           seq_length: int = 25, learning_rate: float = 0.1, num_iterations: Optional[int] = None,
@@ -883,9 +1094,12 @@ def train(text: Union[str, Tuple[np.ndarray, Sequence[str]]], hidden_size: int =
     callback, report_every
         See :meth:`CharRNN.fit`.
     **options
-        ``activation``, ``optimizer``, ``clip``, ``bptt``, ``reset_each_epoch``,
-        ``dtype``, ``beta1``, ``beta2``, ``decay_rate``, ``eps``, ``batch_size``,
-        ``num_threads``: see :class:`CharRNN`.
+        ``cell``, ``num_layers``, ``dropout``, ``activation``, ``optimizer``, ``clip``,
+        ``clip_norm``, ``bptt``, ``reset_each_epoch``, ``dtype``, ``beta1``, ``beta2``,
+        ``decay_rate``, ``eps``, ``batch_size``, ``num_threads``, ``lr_schedule``,
+        ``warmup_iters``, ``decay_iters``, ``min_lr``, ``lr_decay``, ``decay_every``:
+        see :class:`CharRNN`. A ``cosine`` schedule without ``decay_iters`` decays over
+        this run (``num_iterations``, or the iterations of ``epochs``).
 
     Returns
     -------
@@ -894,9 +1108,17 @@ def train(text: Union[str, Tuple[np.ndarray, Sequence[str]]], hidden_size: int =
     if num_iterations is None and epochs is None:
         num_iterations = 1000
     if isinstance(text, str):
-        chars = _data.vocabulary(text)
+        chars, size = _data.vocabulary(text), len(text)
     else:
         indices, chars = _data.as_encoded(text)
+        size = indices.size
+    if options.get("lr_schedule") == "cosine" and options.get("decay_iters") is None:
+        if num_iterations is not None:
+            options["decay_iters"] = num_iterations
+        elif isinstance(epochs, int) and isinstance(seq_length, int) and seq_length > 0:
+            B = options.get("batch_size", 1)
+            per_epoch = (size // B - 1) // seq_length if isinstance(B, int) and B > 0 else 0
+            options["decay_iters"] = max(1, epochs * per_epoch)
     model = CharRNN(chars, hidden_size, seq_length, learning_rate, seed=seed, **options)
     if isinstance(text, str):
         model.set_text(text)

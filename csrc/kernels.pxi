@@ -666,10 +666,17 @@ def evaluate(const index_t[::1] data,               # (N,) encoded text
              const floating[::1] bh, const floating[::1] by,
              floating[::1] hnext, floating[::1] p,  # (H,) (V,) scratch
              floating[:, ::1] WhhT, floating[:, ::1] WhyT,   # (H, H) (H, V) scratch
-             int activation):
-    """Summed loss of predicting data[1:] from data[:-1] (forward only, no gradients)."""
+             int activation,
+             double[::1] logp=None):                # (N-1,) or None: log p of each target
+    """Summed loss of predicting data[1:] from data[:-1] (forward only, no gradients).
+
+    With ``logp``, also ``logp[t] = log p(data[t+1] | data[:t+1])``, natural logs.
+    h ends as the state after data[N-2], the last input.
+    """
     cdef Py_ssize_t t, N = data.shape[0], H = Whh.shape[0], V = Wxh.shape[1]
-    cdef double loss = 0, y_target
+    cdef double loss = 0, y_target, lse
+    cdef bint keep = logp is not None and logp.shape[0] > 0
+    cdef double *out = &logp[0] if keep else NULL
     with nogil:
         transpose(&WhhT[0, 0], &Whh[0, 0], H, H)
         transpose(&WhyT[0, 0], &Why[0, 0], V, H)
@@ -680,7 +687,10 @@ def evaluate(const index_t[::1] data,               # (N,) encoded text
             memcpy(&p[0], &by[0], V * sizeof(floating))
             matvec(&p[0], &Why[0, 0], &WhyT[0, 0], &h[0], V, H)
             y_target = p[data[t + 1]]
-            loss += softmax_forward(&p[0], V) - y_target
+            lse = softmax_forward(&p[0], V)
+            loss += lse - y_target
+            if keep:
+                out[t] = y_target - lse
     return loss
 
 
