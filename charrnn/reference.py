@@ -9,12 +9,21 @@ The only departures from the seeds, all documented in the README:
 - the softmax is max-shifted (seed 002 does this; the others overflow for large logits);
 - the options ``activation``, ``optimizer``, ``clip``, ``bptt`` and ``epochs`` select
   the variants of seeds 000-004.
+
+The second half (``init_stack`` onwards) is the oracle of the stacked cells: PyTorch's
+``nn.RNN``, ``nn.LSTM`` and ``nn.GRU`` equations, one step of one cell at a time, L layers,
+dropout between layers and before the decoder, with PyTorch's parameter names.
 """
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["init_params", "lossFun", "sample", "train", "Model"]
+__all__ = ["init_params", "lossFun", "sample", "train", "Model",
+           "GATES", "init_stack", "rnn_cell_forward", "rnn_cell_backward", "lstm_cell_forward",
+           "lstm_cell_backward", "gru_cell_forward", "gru_cell_backward", "stack_lossFun",
+           "stack_sample", "stack_logprobs", "clip_grad_norm", "lr_at", "dropout_rng",
+           "stack_train", "StackModel"]
 
 
 def init_params(hidden_size, vocab_size, rng=None):
@@ -209,3 +218,463 @@ def train(text, hidden_size=100, seq_length=25, learning_rate=0.1, num_iteration
     hprev = hprevs[0] if batch_size == 1 else np.hstack(hprevs).T
     return Model(params, chars, char_to_ix, hidden_size, seq_length, smooth_loss, hprev, p, n,
                  mems, losses, smooth_losses)
+
+
+# ---------------------------------------------------------------------------------------
+# Stacked cells (issue 10): PyTorch's nn.RNN (tanh), nn.LSTM and nn.GRU, L layers, dropout
+# between layers and before the decoder. Read next to torch/nn/modules/rnn.py and the shared
+# specification: one step of one cell on 1-D vectors, then a loop over time and layers.
+# Names are PyTorch's: weight_ih_l{k} (G*H, In_k), weight_hh_l{k} (G*H, H),
+# bias_ih_l{k}, bias_hh_l{k} (G*H,), decoder.weight (V, H), decoder.bias (V,).
+# ---------------------------------------------------------------------------------------
+
+#: Gates per cell: the weight matrices of a layer have G*H rows.
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+#: State slots per layer: h, and c for the LSTM.
+STATE_SLOTS = {"rnn": 1, "lstm": 2, "gru": 1}
+
+
+def _sigmoid(x):
+    """1 / (1 + exp(-x)), without overflowing exp for large negative x."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def init_stack(cell, num_layers, hidden_size, vocab_size, rng=None):
+    """Weights of an L-layer stack and its decoder, drawn as the specification says.
+
+    Parameters
+    ----------
+    cell : {"rnn", "lstm", "gru"}
+    num_layers, hidden_size, vocab_size : int
+        L, H and V.
+    rng : numpy.random.RandomState, int or None
+        Every array is ``rng.uniform(-s, s, size=shape)`` with ``s = 1 / sqrt(H)``, drawn
+        in the order below. None: numpy's global stream (as the seeds); an int: a seed.
+
+    Returns
+    -------
+    dict
+        name -> float64 array, in the layout order: for each layer k ``weight_ih_l{k}``
+        (G*H, V if k == 0 else H), ``weight_hh_l{k}`` (G*H, H), ``bias_ih_l{k}`` (G*H,),
+        ``bias_hh_l{k}`` (G*H,); then ``decoder.weight`` (V, H) and ``decoder.bias`` (V,).
+    """
+    if rng is None:
+        rng = np.random.mtrand._rand
+    elif not isinstance(rng, np.random.RandomState):
+        rng = np.random.RandomState(rng)
+    H, V, G = hidden_size, vocab_size, GATES[cell]
+    shapes = {}
+    for k in range(num_layers):
+        shapes[f"weight_ih_l{k}"] = (G * H, V if k == 0 else H)
+        shapes[f"weight_hh_l{k}"] = (G * H, H)
+        shapes[f"bias_ih_l{k}"] = (G * H,)
+        shapes[f"bias_hh_l{k}"] = (G * H,)
+    shapes["decoder.weight"] = (V, H)
+    shapes["decoder.bias"] = (V,)
+    s = 1.0 / np.sqrt(H)
+    return {name: rng.uniform(-s, s, size=shape) for name, shape in shapes.items()}
+
+
+def rnn_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
+    """One step of nn.RNN (tanh): h' = tanh(W_ih x + b_ih + W_hh h + b_hh).
+
+    x (In,), h (H,), W_ih (H, In), W_hh (H, H), b_ih, b_hh (H,). Returns h' (H,) and the
+    cache that ``rnn_cell_backward`` needs.
+    """
+    h_next = np.tanh(np.dot(W_ih, x) + b_ih + np.dot(W_hh, h) + b_hh)
+    return h_next, (x, h, W_ih, W_hh, h_next)
+
+
+def rnn_cell_backward(dh_next, cache):
+    """Gradients of one ``rnn_cell_forward`` step given dL/dh' (H,).
+
+    Returns dx (In,), dh (H,), dW_ih, dW_hh, db_ih, db_hh (the shapes of the weights).
+    """
+    x, h, W_ih, W_hh, h_next = cache
+    dhraw = (1 - h_next * h_next) * dh_next  # backprop through tanh
+    dx = np.dot(W_ih.T, dhraw)
+    dh = np.dot(W_hh.T, dhraw)
+    return dx, dh, np.outer(dhraw, x), np.outer(dhraw, h), dhraw, dhraw.copy()
+
+
+def lstm_cell_forward(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    """One step of nn.LSTM: gates i, f, g, o; c' = f*c + i*g; h' = o*tanh(c').
+
+    x (In,), h, c (H,), W_ih (4H, In), W_hh (4H, H), b_ih, b_hh (4H,). Returns h' (H,),
+    c' (H,) and the cache that ``lstm_cell_backward`` needs.
+    """
+    H = h.shape[0]
+    gates = np.dot(W_ih, x) + b_ih + np.dot(W_hh, h) + b_hh
+    i = _sigmoid(gates[0:H])  # input gate
+    f = _sigmoid(gates[H:2 * H])  # forget gate
+    g = np.tanh(gates[2 * H:3 * H])  # cell candidate
+    o = _sigmoid(gates[3 * H:4 * H])  # output gate
+    c_next = f * c + i * g
+    tanh_c = np.tanh(c_next)
+    h_next = o * tanh_c
+    return h_next, c_next, (x, h, c, W_ih, W_hh, i, f, g, o, tanh_c)
+
+
+def lstm_cell_backward(dh_next, dc_next, cache):
+    """Gradients of one ``lstm_cell_forward`` step given dL/dh' and dL/dc' (H,) each.
+
+    dc_next is the gradient reaching c' from the next step only; the part through
+    h' = o*tanh(c') is added here. Returns dx (In,), dh (H,), dc (H,), dW_ih, dW_hh,
+    db_ih, db_hh (the shapes of the weights).
+    """
+    x, h, c, W_ih, W_hh, i, f, g, o, tanh_c = cache
+    do = dh_next * tanh_c
+    dc_total = dc_next + dh_next * o * (1 - tanh_c * tanh_c)
+    di = dc_total * g
+    df = dc_total * c
+    dg = dc_total * i
+    dc = dc_total * f
+    # back through the nonlinearities into the pre-activations, in the order i, f, g, o
+    dgates = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g * g),
+                             do * o * (1 - o)])
+    dx = np.dot(W_ih.T, dgates)
+    dh = np.dot(W_hh.T, dgates)
+    return dx, dh, dc, np.outer(dgates, x), np.outer(dgates, h), dgates, dgates.copy()
+
+
+def gru_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
+    """One step of nn.GRU: gates r, z, n; n = tanh(gi_n + r * gh_n); h' = (1-z)*n + z*h.
+
+    x (In,), h (H,), W_ih (3H, In), W_hh (3H, H), b_ih, b_hh (3H,). gi = W_ih x + b_ih and
+    gh = W_hh h + b_hh are kept apart because the reset gate multiplies gh_n (bias
+    included), as in PyTorch. Returns h' (H,) and the cache for ``gru_cell_backward``.
+    """
+    H = h.shape[0]
+    gi = np.dot(W_ih, x) + b_ih
+    gh = np.dot(W_hh, h) + b_hh
+    r = _sigmoid(gi[0:H] + gh[0:H])  # reset gate
+    z = _sigmoid(gi[H:2 * H] + gh[H:2 * H])  # update gate
+    n = np.tanh(gi[2 * H:3 * H] + r * gh[2 * H:3 * H])  # candidate
+    h_next = (1 - z) * n + z * h
+    return h_next, (x, h, W_ih, W_hh, gh, r, z, n)
+
+
+def gru_cell_backward(dh_next, cache):
+    """Gradients of one ``gru_cell_forward`` step given dL/dh' (H,).
+
+    Returns dx (In,), dh (H,), dW_ih, dW_hh, db_ih, db_hh (the shapes of the weights).
+    """
+    x, h, W_ih, W_hh, gh, r, z, n = cache
+    H = h.shape[0]
+    dn = dh_next * (1 - z)
+    dz = dh_next * (h - n)
+    dnraw = dn * (1 - n * n)  # into gi_n + r * gh_n
+    dr = dnraw * gh[2 * H:3 * H]
+    drraw = dr * r * (1 - r)
+    dzraw = dz * z * (1 - z)
+    dgi = np.concatenate([drraw, dzraw, dnraw])
+    dgh = np.concatenate([drraw, dzraw, dnraw * r])
+    dx = np.dot(W_ih.T, dgi)
+    dh = dh_next * z + np.dot(W_hh.T, dgh)
+    return dx, dh, np.outer(dgi, x), np.outer(dgh, h), dgi, dgh
+
+
+#: The cells by name: (forward, backward). A forward takes (x, *state slots, W_ih, W_hh,
+#: b_ih, b_hh) and returns (*new state slots, cache); a backward takes (*gradients on the
+#: new state slots, cache) and returns (dx, *gradients on the old slots, dW_ih, dW_hh,
+#: db_ih, db_hh).
+CELLS = {
+    "rnn": (rnn_cell_forward, rnn_cell_backward),
+    "lstm": (lstm_cell_forward, lstm_cell_backward),
+    "gru": (gru_cell_forward, gru_cell_backward),
+}
+
+
+def _num_layers(params):
+    return sum(1 for name in params if name.startswith("weight_ih_l"))
+
+
+def _layer_weights(params, k):
+    return (params[f"weight_ih_l{k}"], params[f"weight_hh_l{k}"],
+            params[f"bias_ih_l{k}"], params[f"bias_hh_l{k}"])
+
+
+def _one_hot(ix, vocab_size):
+    x = np.zeros(vocab_size)
+    if ix is not None:
+        x[ix] = 1
+    return x
+
+
+def _stack_step(x, state, params, cell, keep_t=None, scale=1.0):
+    """One time step up the stack: returns the decoder's input, the new state and caches.
+
+    x (V,) one-hot, state (S, L, H). keep_t (L, H) keep flags or None: layer k's output
+    is multiplied by ``keep_t[k] * scale`` before it goes up (to layer k+1 or the decoder).
+    """
+    forward = CELLS[cell][0]
+    new_state = np.empty_like(state)
+    caches = []
+    for k in range(state.shape[1]):
+        *slots, cache = forward(x, *state[:, k], *_layer_weights(params, k))
+        new_state[:, k] = slots
+        caches.append(cache)
+        x = slots[0]  # h of layer k feeds the layer above
+        if keep_t is not None:
+            x = x * (keep_t[k] * scale)  # dropout: on the way up, never on the recurrence
+    return x, new_state, caches
+
+
+def stack_lossFun(inputs, targets, state, params, cell, *, keep=None, dropout=0.0):
+    """Loss and gradients of one chunk of one stream through an L-layer stack.
+
+    Parameters
+    ----------
+    inputs, targets : sequence of int, length T
+        Character indices; targets[t] is the character after inputs[t].
+    state : ndarray (S, L, H)
+        The state before the chunk (h, and c for the LSTM); a constant (full BPTT over
+        the chunk only).
+    params : dict
+        As ``init_stack`` returns.
+    cell : {"rnn", "lstm", "gru"}
+    keep : ndarray (L, T, H) of uint8, or None
+        Dropout keep flags: keep[k, t] for the output of layer k at step t (k < L-1: fed to
+        layer k+1; k = L-1: fed to the decoder). None: no dropout.
+    dropout : float
+        p; kept values are multiplied by ``1.0 / (1.0 - p)``.
+
+    Returns
+    -------
+    loss : float
+        Summed cross-entropy in nats.
+    grads : dict
+        name -> gradient array, the names and shapes of ``params``. Not clipped.
+    new_state : ndarray (S, L, H)
+        The state after step T.
+    """
+    backward = CELLS[cell][1]
+    W_dec, b_dec = params["decoder.weight"], params["decoder.bias"]
+    vocab_size = W_dec.shape[0]
+    L = state.shape[1]
+    scale = 1.0 / (1.0 - dropout)
+    states, tops, caches, ps = {}, {}, {}, {}
+    states[-1] = np.copy(state)
+    loss = 0.0
+    # forward pass
+    for t in range(len(inputs)):
+        x = _one_hot(inputs[t], vocab_size)
+        keep_t = None if keep is None else keep[:, t]
+        tops[t], states[t], caches[t] = _stack_step(x, states[t - 1], params, cell, keep_t, scale)
+        y = np.dot(W_dec, tops[t]) + b_dec  # unnormalized log probabilities for next chars
+        ps[t] = _softmax(y)
+        loss += -np.log(ps[t][targets[t]])
+    # backward pass: through time, and at each step down the stack
+    grads = {name: np.zeros_like(a) for name, a in params.items()}
+    dstate_next = np.zeros_like(state)  # gradient reaching each layer's state from step t+1
+    for t in reversed(range(len(inputs))):
+        dy = np.copy(ps[t])
+        dy[targets[t]] -= 1  # backprop into y
+        grads["decoder.weight"] += np.outer(dy, tops[t])
+        grads["decoder.bias"] += dy
+        dx = np.dot(W_dec.T, dy)  # into the decoder's input
+        for k in reversed(range(L)):
+            if keep is not None:
+                dx = dx * (keep[k, t] * scale)  # through the dropout above layer k
+            dslots = dstate_next[:, k].copy()
+            dslots[0] += dx  # h of layer k feeds both the layer above and step t+1
+            dx, *dslots_prev, dW_ih, dW_hh, db_ih, db_hh = backward(*dslots, caches[t][k])
+            dstate_next[:, k] = dslots_prev
+            grads[f"weight_ih_l{k}"] += dW_ih
+            grads[f"weight_hh_l{k}"] += dW_hh
+            grads[f"bias_ih_l{k}"] += db_ih
+            grads[f"bias_hh_l{k}"] += db_hh
+    return loss, grads, states[len(inputs) - 1]
+
+
+def stack_sample(state, seed_ix, n, params, cell, rng=None, *, temperature=1.0):
+    """Sample ``n`` character indices from a stack (no dropout), as the seeds' ``sample``.
+
+    state (S, L, H) is the state before the first input; seed_ix None: an all-zero first
+    input (as seed 002). One ``rng.choice`` per character with the softmax of the logits
+    divided by ``temperature``.
+    """
+    if rng is None:
+        rng = np.random.mtrand._rand
+    elif not isinstance(rng, np.random.RandomState):
+        rng = np.random.RandomState(rng)
+    W_dec, b_dec = params["decoder.weight"], params["decoder.bias"]
+    vocab_size = W_dec.shape[0]
+    x = _one_hot(seed_ix, vocab_size)
+    ixes = []
+    for t in range(n):
+        top, state, _ = _stack_step(x, state, params, cell)
+        y = np.dot(W_dec, top) + b_dec
+        p = _softmax(y / temperature)
+        ix = rng.choice(range(vocab_size), p=p)
+        x = _one_hot(ix, vocab_size)
+        ixes.append(int(ix))
+    return ixes
+
+
+def stack_logprobs(indices, params, cell, state=None):
+    """Natural-log probability of each ``indices[t + 1]`` given ``indices[:t + 1]``.
+
+    Starts from ``state`` (S, L, H), zero if None; no dropout. Returns a float64 array of
+    ``len(indices) - 1`` values; their negated sum is ``stack_lossFun``'s loss on the
+    same chunk.
+    """
+    W_dec, b_dec = params["decoder.weight"], params["decoder.bias"]
+    vocab_size, hidden_size = W_dec.shape
+    if state is None:
+        state = np.zeros((STATE_SLOTS[cell], _num_layers(params), hidden_size))
+    logprobs = np.empty(max(len(indices) - 1, 0))
+    for t in range(len(logprobs)):
+        top, state, _ = _stack_step(_one_hot(indices[t], vocab_size), state, params, cell)
+        p = _softmax(np.dot(W_dec, top) + b_dec)
+        logprobs[t] = np.log(p[indices[t + 1]])
+    return logprobs
+
+
+def clip_grad_norm(grads, max_norm):
+    """Scale all gradients in place so that their global norm is at most ``max_norm``.
+
+    As ``torch.nn.utils.clip_grad_norm_``: total = sqrt(sum of the squares of every entry
+    of every array); if ``max_norm / (total + 1e-6)`` is below 1, every entry is multiplied
+    by it. ``grads`` is a dict of arrays. Returns the total norm before clipping.
+    """
+    sum_of_squares = 0.0
+    for g in grads.values():
+        sum_of_squares += float(np.sum(g * g))
+    total = math.sqrt(sum_of_squares)
+    coef = max_norm / (total + 1e-6)
+    if coef < 1:
+        for g in grads.values():
+            g *= coef
+    return total
+
+
+def lr_at(n, learning_rate, lr_schedule="constant", warmup_iters=0, decay_iters=None,
+          min_lr=None, lr_decay=0.97, decay_every=1):
+    """The learning rate of update ``n`` (0-based: the number of updates done before it).
+
+    Linear warmup over the first ``warmup_iters`` updates (nanoGPT's), then "constant";
+    "cosine" from ``learning_rate`` down to ``min_lr`` (default learning_rate / 10) at
+    ``decay_iters`` and ``min_lr`` after it (nanoGPT's); or "step": times ``lr_decay``
+    every ``decay_every`` updates (char-rnn's learning_rate_decay). The operations are
+    the specification's, in its order, so that the kernels give the same doubles.
+    """
+    lr, W = learning_rate, warmup_iters
+    if n < W:
+        return lr * (n + 1) / (W + 1)
+    if lr_schedule == "constant":
+        return lr
+    if lr_schedule == "cosine":
+        if decay_iters is None:
+            raise ValueError("lr_schedule 'cosine' needs decay_iters (the update where the "
+                             "decay ends), got None")
+        if min_lr is None:
+            min_lr = lr / 10
+        if n >= decay_iters:
+            return min_lr
+        ratio = (n - W) / (decay_iters - W)
+        return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
+    if lr_schedule == "step":
+        return lr * math.pow(lr_decay, math.floor((n - W) / decay_every))
+    raise ValueError(f"unknown lr_schedule {lr_schedule!r}: expected 'constant', 'cosine' "
+                     f"or 'step'")
+
+
+def dropout_rng(seed):
+    """The dropout mask stream of a model whose weights were drawn with ``seed``."""
+    return np.random.RandomState([seed, 1])
+
+
+@dataclass
+class StackModel:
+    """What ``stack_train`` returns: the trained weights and the loop's state."""
+    params: dict
+    chars: list
+    char_to_ix: dict
+    cell: str
+    num_layers: int
+    hidden_size: int
+    seq_length: int
+    smooth_loss: float
+    state: np.ndarray  # (S, L, B, H)
+    p: int
+    n: int
+    mems: list
+    loss_history: np.ndarray = field(repr=False)
+    smooth_loss_history: np.ndarray = field(repr=False)
+
+
+def stack_train(text, cell="lstm", num_layers=1, hidden_size=100, seq_length=25,
+                learning_rate=2e-3, num_iterations=None, seed=0, *, epochs=None,
+                optimizer="adam", clip=5.0, clip_norm=None, dropout=0.0, batch_size=1,
+                reset_each_epoch=False, beta1=0.9, beta2=0.999, decay_rate=0.95, eps=1e-8,
+                lr_schedule="constant", warmup_iters=0, decay_iters=None, min_lr=None,
+                lr_decay=0.97, decay_every=1, keep=None):
+    """``train``'s loop for a stack of cells: same walk of the text, same streams.
+
+    Weights from ``init_stack(cell, L, H, V, RandomState(seed))``. With ``dropout`` p > 0,
+    each iteration draws its keep flags ``random_sample((L, T, B, H)) >= p`` from
+    ``dropout_rng(seed)``, or takes the next array of ``keep`` (an iterable of (L, T, B, H)
+    arrays, one per iteration) when given. Each iteration sums the streams' gradients, clips
+    them element-wise (``clip``), then by global norm (``clip_norm``), and updates with
+    ``update`` at learning rate ``lr_at(n, ...)``. ``decay_iters`` defaults to the run's
+    number of iterations.
+    """
+    chars = sorted(set(text))
+    vocab_size = len(chars)
+    char_to_ix = {ch: i for i, ch in enumerate(chars)}
+    data = [char_to_ix[ch] for ch in text]
+    per_stream = len(data) // batch_size
+    streams = [data[b * per_stream:(b + 1) * per_stream] for b in range(batch_size)]
+    params = init_stack(cell, num_layers, hidden_size, vocab_size, np.random.RandomState(seed))
+    mems = [[np.zeros_like(a) for a in params.values()] for _ in range(2)]
+    if epochs is not None:
+        num_iterations = epochs * ((per_stream - 1) // seq_length)
+    if decay_iters is None:
+        decay_iters = num_iterations
+    if keep is None and dropout > 0:
+        masks = dropout_rng(seed)
+        shape = (num_layers, seq_length, batch_size, hidden_size)
+        keep = (masks.random_sample(shape) >= dropout for _ in range(num_iterations))
+    keep = None if keep is None else iter(keep)
+    smooth_loss = -np.log(1.0 / vocab_size) * seq_length  # loss at iteration 0
+    losses, smooth_losses = np.empty(num_iterations), np.empty(num_iterations)
+    state_shape = (STATE_SLOTS[cell], num_layers, batch_size, hidden_size)
+    state = np.zeros(state_shape)
+    n, p = 0, 0
+    while n < num_iterations:
+        if epochs is None:
+            if p + seq_length + 1 >= per_stream or n == 0:
+                state = np.zeros(state_shape)  # reset
+                p = 0  # go from start of data
+        elif p + seq_length + 1 > per_stream:
+            p = 0
+            if reset_each_epoch:
+                state = np.zeros(state_shape)
+        keep_n = None if keep is None else next(keep)
+        loss, grads = 0.0, {name: np.zeros_like(a) for name, a in params.items()}
+        for b, stream in enumerate(streams):
+            inputs = stream[p:p + seq_length]
+            targets = stream[p + 1:p + seq_length + 1]
+            keep_b = None if keep_n is None else keep_n[:, :, b]
+            loss_b, grads_b, state[:, :, b] = stack_lossFun(
+                inputs, targets, state[:, :, b], params, cell, keep=keep_b, dropout=dropout)
+            loss += loss_b / batch_size
+            for name in grads:
+                grads[name] += grads_b[name]
+        if clip is not None:
+            for dparam in grads.values():
+                np.clip(dparam, -clip, clip, out=dparam)
+        if clip_norm is not None:
+            clip_grad_norm(grads, clip_norm)
+        smooth_loss = smooth_loss * 0.999 + loss * 0.001
+        lr = lr_at(n, learning_rate, lr_schedule, warmup_iters, decay_iters, min_lr,
+                   lr_decay, decay_every)
+        update(list(params.values()), list(grads.values()), mems, optimizer, lr, n + 1,
+               beta1=beta1, beta2=beta2, decay_rate=decay_rate, eps=eps)
+        losses[n], smooth_losses[n] = loss, smooth_loss
+        p += seq_length  # move data pointer
+        n += 1  # iteration counter
+    return StackModel(params, chars, char_to_ix, cell, num_layers, hidden_size, seq_length,
+                      smooth_loss, state, p, n, mems, losses, smooth_losses)
