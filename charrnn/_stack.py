@@ -312,7 +312,7 @@ def train(ws: Workspace, data: np.ndarray, flat: np.ndarray, m1: np.ndarray, m2:
 def _vocab_size(cell, flat, state):
     """V from the number of parameters, given the cell and the state's (S, L, H)."""
     gates, S = CELLS[cell][1:]
-    L, H = state.shape[-3], state.shape[-1]
+    L, H = state.shape[1], state.shape[-1]
     assert state.size == S * L * H, state.shape
     GH = gates * H
     rest = flat.size - GH * (H + 2) - (L - 1) * GH * (2 * H + 2)
