@@ -274,71 +274,9 @@ cdef void lossfun_backward(floating *dWxh, floating *dWhh, floating *dWhy,
     rowacc_rows(dWhy, H, ps, 1, V, hs + GH, H, V, TG, H)  # dWhy += sum_t dy[t] hs[t].T
 
 
-cdef inline floating root(floating x) noexcept nogil:
-    # sqrt in the model's precision (sqrtf for float32: no round trip through double)
-    if floating is float:
-        return sqrtf(x)
-    return sqrt(x)
-
-
-cdef inline floating clipped(floating d, floating c) noexcept nogil:
-    # np.clip(d, -c, c): NaN stays NaN
-    return c if d > c else (-c if d < -c else d)
-
-
-cdef inline void clip_inplace(floating *g, Py_ssize_t n, floating c) noexcept nogil:
-    # np.clip(g, -c, c, out=g); NaN stays NaN, as in numpy
-    cdef Py_ssize_t k
-    for k in range(n):
-        g[k] = clipped(g[k], c)
-
-
-# ---------------------------------------------------------------------------
-# optimizer_update: clip and one parameter update, fused in one pass over P
-# ---------------------------------------------------------------------------
-
-cdef bint optimizer_update(floating *param, const floating *dparam, floating *m1,
-                           floating *m2, Py_ssize_t P, int optimizer, double lr,
-                           double clip, double beta1, double beta2, double eps,
-                           int64_t step) noexcept nogil:
-    # param, dparam, m1, m2 (P,): the five parameter arrays laid end to end.
-    # The gradient is clipped to [-clip, clip] (clip < 0: not at all) on the way in.
-    # step counts updates from 1 (Adam's bias correction). One loop per optimizer,
-    # with no branch inside, so that each vectorises (sqrt and division included).
-    # Returns whether every updated parameter is finite.
-    cdef Py_ssize_t k
-    cdef floating d, nan_or_zero = 0                 # param * 0 is NaN for inf and NaN
-    cdef floating c = <floating>(clip if clip >= 0 else INFINITY)
-    cdef floating neg_lr = <floating>(-lr)
-    cdef floating fb1 = <floating>beta1, fb2 = <floating>beta2, feps = <floating>eps
-    cdef floating bc1, bc2
-    if optimizer == OPT_ADAGRAD:
-        for k in range(P):
-            d = clipped(dparam[k], c)
-            m1[k] += d * d                              # mem += dparam * dparam
-            param[k] += neg_lr * d / root(m1[k] + <floating>1e-8)
-            nan_or_zero += param[k] * <floating>0
-    elif optimizer == OPT_SGD:
-        for k in range(P):
-            d = clipped(dparam[k], c)
-            param[k] += neg_lr * d
-            nan_or_zero += param[k] * <floating>0
-    elif optimizer == OPT_RMSPROP:
-        for k in range(P):
-            d = clipped(dparam[k], c)
-            m1[k] = fb2 * m1[k] + (1 - fb2) * d * d     # cache = decay*cache + (1-decay)*d^2
-            param[k] += neg_lr * d / (root(m1[k]) + feps)
-            nan_or_zero += param[k] * <floating>0
-    else:
-        bc1 = <floating>(1 - beta1 ** step)
-        bc2 = <floating>(1 - beta2 ** step)
-        for k in range(P):
-            d = clipped(dparam[k], c)
-            m1[k] = fb1 * m1[k] + (1 - fb1) * d         # m = b1*m + (1-b1)*d
-            m2[k] = fb2 * m2[k] + (1 - fb2) * d * d     # v = b2*v + (1-b2)*d^2
-            param[k] += neg_lr * (m1[k] / bc1) / (root(m2[k] / bc2) + feps)
-            nan_or_zero += param[k] * <floating>0
-    return nan_or_zero == 0
+# The optimizer, element-wise and global-norm clipping and the learning-rate
+# schedule are shared with the stacked cells: see optim.pxi.
+include "optim.pxi"
 
 
 # ---------------------------------------------------------------------------
@@ -434,7 +372,10 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
                Py_ssize_t p, int64_t n, double smooth_loss,
                int activation, int optimizer, bint bptt_full, int wrap,
                bint reset_each_epoch, double lr, double clip,
-               double beta1, double beta2, double eps, int num_threads):
+               double beta1, double beta2, double eps, int num_threads,
+               int lr_schedule=LR_CONSTANT, int64_t warmup_iters=0, int64_t decay_iters=0,
+               double min_lr=0, double lr_decay=1, int64_t decay_every=1,
+               double clip_norm=-1):
     """Run len(loss_out) training iterations of the seeds' main loop on B streams.
 
     The text is split into B = hprev.shape[0] contiguous streams of L = N // B
@@ -444,35 +385,31 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
     over streams, reduced in a fixed order (group 0, 1, ...) so that results do not
     depend on the number of threads. The loss recorded is the mean over streams.
 
+    The learning rate of update n is ``lr_at(n)`` of the schedule given by the
+    keyword arguments (see optim.pxi); ``clip_norm >= 0`` clips the gradient's global
+    norm after the element-wise clip. The defaults are the seeds' constant rate.
+
     Returns ``(iterations_done, p, n, smooth_loss, epochs_wrapped, status)``. It stops
     early (iterations_done < len(loss_out)) with status 1 at a non-finite loss, before
     updating, and with status 2 after an update that made a parameter non-finite.
     """
     cdef Py_ssize_t B = hprev.shape[0], NG = grads.shape[0], P = flat.shape[0]
     cdef Py_ssize_t L = data.shape[0] // B
-    cdef Py_ssize_t n_iter = loss_out.shape[0], k, j, grp, done = 0, wrapped = 0
-    cdef Py_ssize_t b0, Gg, blk, nblk = (P + 1023) // 1024
+    cdef Py_ssize_t n_iter = loss_out.shape[0], k, grp, done = 0, wrapped = 0
+    cdef Py_ssize_t b0, Gg
     cdef floating *Whh = &flat[0] + H * V
     cdef floating *Why = Whh + H * H
-    cdef floating acc
     cdef double loss
-    cdef bint wrap_now
+    cdef bint reset
     cdef int status = 0
+    cdef Schedule sched = make_schedule(lr, lr_schedule, warmup_iters, decay_iters, min_lr,
+                                        lr_decay, decay_every)
     with nogil:
         for k in range(n_iter):
-            if wrap == WRAP_SEEDS:
-                wrap_now = p + T + 1 >= L or n == 0
-                if wrap_now:
-                    memset(&hprev[0, 0], 0, B * H * sizeof(floating))
-                    p = 0
-            else:
-                wrap_now = p + T + 1 > L
-                if wrap_now:
-                    p = 0
-                    if reset_each_epoch:
-                        memset(&hprev[0, 0], 0, B * H * sizeof(floating))
-            if wrap_now and n > 0:
+            if walk(&p, &reset, n, T, L, wrap, reset_each_epoch) and n > 0:
                 wrapped += 1
+            if reset:
+                memset(&hprev[0, 0], 0, B * H * sizeof(floating))
             transpose(&WhhT[0, 0], Whh, H, H)
             transpose(&WhyT[0, 0], Why, V, H)
             if NG == 1:
@@ -490,12 +427,7 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
                         &dhnext[grp, 0], &window[grp, 0], &data[0], L, b0, p,
                         &hprev[b0, 0], &flat[0], &WhhT[0, 0], &WhyT[0, 0],
                         T, Gg, H, V, activation, bptt_full)
-                for blk in prange(nblk, num_threads=num_threads, schedule="static"):
-                    for j in range(blk * 1024, min(P, blk * 1024 + 1024)):
-                        acc = grads[0, j]                    # grad = sum over groups,
-                        for grp in range(1, NG):             # always in this order
-                            acc = acc + grads[grp, j]
-                        grads[0, j] = acc
+                sum_groups(&grads[0, 0], NG, P, num_threads)   # grad = sum over groups
             loss = group_loss[0]
             for grp in range(1, NG):
                 loss += group_loss[grp]
@@ -504,8 +436,8 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
                 status = 1
                 break
             smooth_loss = smooth_loss * 0.999 + loss * 0.001
-            if not optimizer_update(&flat[0], &grads[0, 0], &m1[0], &m2[0], P, optimizer,
-                                    lr, clip, beta1, beta2, eps, n + 1):
+            if not update(&flat[0], &grads[0, 0], &m1[0], &m2[0], P, optimizer, &sched, n,
+                          clip, clip_norm, beta1, beta2, eps):
                 status = 2
                 break
             for grp in range(NG):                            # hprev = hs[T] of each stream
