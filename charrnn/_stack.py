@@ -405,6 +405,6 @@ def sample(flat: np.ndarray, state: np.ndarray, seed_ix: Optional[int],
     assert out.dtype == np.int64 and uniforms.shape == out.shape
     _kernels.stack_sample(flat, state_flat, -1 if seed_ix is None else int(seed_ix),
                           np.ascontiguousarray(uniforms, np.float64), out,
-                          np.empty(ws.V, ws.dtype), ws.scratch, ws.WT, ws.code, ws.L, ws.H,
+                          np.empty(2 * ws.V, ws.dtype), ws.scratch, ws.WT, ws.code, ws.L, ws.H,
                           ws.V, float(temperature), bool(greedy), int(top_k))
     return out

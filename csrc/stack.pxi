@@ -510,23 +510,6 @@ def stack_run(const int32_t[::1] inputs,            # (N,)
     return loss
 
 
-cdef inline void keep_top_k(floating *y, Py_ssize_t V, Py_ssize_t k) noexcept nogil:
-    # y[v] = -inf for every logit below the k-th largest (ties at it are kept),
-    # as kernels.pxi's sample does
-    cdef Py_ssize_t v, j, above
-    cdef floating thr = -INFINITY
-    for v in range(V):
-        above = 0
-        for j in range(V):
-            if y[j] >= y[v]:
-                above += 1
-        if above >= k and y[v] > thr:
-            thr = y[v]
-    for v in range(V):
-        if y[v] < thr:
-            y[v] = -INFINITY
-
-
 cdef inline Py_ssize_t draw(const floating *p, Py_ssize_t V, double u) noexcept nogil:
     # numpy's RandomState.choice(V, p=p) given its uniform u:
     # searchsorted(cumsum(p) / cumsum(p)[-1], u, 'right')
@@ -546,7 +529,7 @@ def stack_sample(const floating[::1] flat,          # (P,)
                  Py_ssize_t seed_ix,                # first input; < 0: all-zero input
                  const double[::1] uniforms,        # (n,) one draw per character
                  int64_t[::1] out,                  # (n,) sampled indices
-                 floating[::1] y,                   # (V,) scratch
+                 floating[::1] y,                   # (2V,) scratch: logits, top-k
                  floating[::1] scratch,             # (size,) of one stream over 1 step
                  floating[::1] WT,                  # (P,) scratch
                  int cell, Py_ssize_t L, Py_ssize_t H, Py_ssize_t V,
@@ -575,7 +558,7 @@ def stack_sample(const floating[::1] flat,          # (P,)
                     for v in range(V):
                         y[v] = y[v] / temperature
                 if 0 < top_k < V:
-                    keep_top_k(&y[0], V, top_k)
+                    keep_top_k(&y[0], &y[0] + V, V, top_k)    # y (2V,): logits, scratch
                 softmax_forward(&y[0], V)
                 x = draw(&y[0], V, uniforms[t])
             out[t] = x
