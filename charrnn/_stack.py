@@ -134,8 +134,9 @@ def _flat_keep(keep, shape):
         return np.empty(0, np.uint8)
     keep = np.asarray(keep)
     assert keep.shape == shape, (keep.shape, shape)
-    return np.ascontiguousarray(keep).view(np.uint8).reshape(-1) if keep.dtype == np.bool_ \
-        else np.ascontiguousarray(keep, np.uint8).reshape(-1)
+    if keep.dtype == np.bool_:
+        return np.ascontiguousarray(keep).view(np.uint8).reshape(-1)  # no copy
+    return np.ascontiguousarray(keep, np.uint8).reshape(-1)
 
 
 def loss_and_grad(ws: Workspace, flat: np.ndarray, inputs: np.ndarray, targets: np.ndarray,

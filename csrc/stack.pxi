@@ -187,7 +187,7 @@ cdef double stack_forward(floating *s, double *logp, const Dims *d, Py_ssize_t G
     # state (S, L, B, H): the group's streams are b0 .. b0+G-1.
     # keep (L, T, B, H) or NULL (no dropout); logp (T, G) or NULL: log ps[target].
     # Returns the summed loss of the T * G predictions.
-    cdef Py_ssize_t k, r, j, v, x, T = d.T, H = d.H, V = d.V, GH = d.GH, TG = d.T * G
+    cdef Py_ssize_t k, r, j, x, T = d.T, H = d.H, V = d.V, GH = d.GH, TG = d.T * G
     cdef floating *base
     cdef floating *A
     cdef floating *p
