@@ -290,6 +290,7 @@ def train(ws: Workspace, data: np.ndarray, flat: np.ndarray, m1: np.ndarray, m2:
         elif keep is not None:
             flags = keep[done * per_iter:(done + k) * per_iter]
         else:
+            assert dropout_rng is not None
             saved = dropout_rng.get_state()
             flags = draw_masks(dropout_rng, dropout, masks[:k * per_iter]).view(np.uint8)
         got, p, n, smooth_loss, w, status = _kernels.stack_train(
@@ -297,7 +298,7 @@ def train(ws: Workspace, data: np.ndarray, flat: np.ndarray, m1: np.ndarray, m2:
             ws.group_loss, flags, loss_out[done:done + k], smooth_out[done:done + k],
             *options, p, n, smooth_loss, WRAPS[wrap], bool(reset_each_epoch), *rates,
             ws.num_threads)
-        if got < k and dropout > 0 and keep is None:
+        if got < k and dropout > 0 and keep is None and dropout_rng is not None:
             # stopped early: consume only the masks of the iterations done
             dropout_rng.set_state(saved)
             _skip_uniforms(dropout_rng, got * per_iter)

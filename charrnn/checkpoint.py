@@ -300,8 +300,8 @@ _MEMBERS = {
     "meta": _Member("U"),
     "chars": _Member("u4", ("V",), _check_chars),
     "params": _Member("model", (_params_size,), _finite, lambda c: (
-        f"{c['num_layers']} {c['cell']} layer(s) of hidden size {c['hidden_size']} and "
-        f"{c['V']} characters need {_params_size(c)}")),
+        f"hidden size {c['hidden_size']} and {c['V']} characters need {_params_size(c)} "
+        f"({c['num_layers']} {c['cell']} layer(s))")),
     "m1": _Member("model", (_params_size,), _finite, _per_parameter),
     "m2": _Member("model", (_params_size,), _finite, _per_parameter),
     "hprev": _Member("model", (_hidden_size,), _finite, lambda c: (

@@ -33,7 +33,6 @@ from . import _validate as check
 from . import checkpoint as _checkpoint
 from . import data as _data
 from ._version import __version__
-from .core import _kernels
 from .model import CharRNN
 
 #: Model options of ``charrnn train``: argparse dest, CharRNN keyword, default.
@@ -364,23 +363,6 @@ def encode_text(path, options, name, chars, scan):
                                    sha256=scan.sha256, name=name)
 
 
-def evaluate_indices(model, indices):
-    """``model.evaluate`` of an encoded text: the same kernel call, without a ``str``.
-
-    ``indices`` come from :func:`encode_text` with ``model.chars``, so they are in
-    range; the result is bit for bit ``model.evaluate`` of the text they encode.
-    """
-    if indices.size < 2:
-        raise CLIError("the text needs at least two characters to evaluate a prediction")
-    Wxh, Whh, Why, bh, by = model.params
-    H, V, dt = model.hidden_size, model.vocab_size, model.dtype
-    h = np.zeros(H, dt)
-    total = _kernels.evaluate(indices, h, Wxh, Whh, Why, bh.reshape(-1), by.reshape(-1),
-                              np.empty_like(h), np.empty(V, dt), np.empty((H, H), dt),
-                              np.empty((H, V), dt), check.ACTIVATIONS[model.activation])
-    return total / (indices.size - 1)
-
-
 def validation_size(n, val_frac):
     """Characters held out at the end of a text of ``n`` characters."""
     n_val = int(round(n * val_frac))
@@ -623,7 +605,7 @@ def _train(args, stack):
     bytes_mode = text_options["bytes"]
 
     def val_bits():
-        return evaluate_indices(model, val_indices) / math.log(2)
+        return model.evaluate(val_indices) / math.log(2)
 
     def sample_line(seed):
         return show(model.sample(args.sample_length, seed=seed), bytes_mode)
@@ -791,7 +773,7 @@ def _cmd_eval(args):
     if scan.length < 2:
         raise CLIError(f"{args.file}: the text needs at least two characters to evaluate a "
                        f"prediction")
-    nats = evaluate_indices(model, encode_text(args.file, options, args.file, model.chars,
+    nats = model.evaluate(encode_text(args.file, options, args.file, model.chars,
                                                scan))
     print(f"{args.file}: {nats:.4f} nats/char, {nats / math.log(2):.4f} bits/char "
           f"({scan.length:,} characters)")

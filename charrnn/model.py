@@ -847,6 +847,10 @@ class CharRNN:
     def _draw(self, state, x, n, rng, temperature, greedy, top_k):
         """``n`` sampled indices from ``state`` (updated) and first input ``x``."""
         out = np.empty(n, np.int64)
+        named = [(name, a) for (name, _, _), a in zip(self._net.layout, self.params)]
+        for name, a in named + [("h", state)]:  # O(P) per call, as the seeds' sample checks
+            if not np.isfinite(a).all():
+                raise ValueError(f"{name} contains NaN or infinite values")
         if n:
             uniforms = np.zeros(n) if greedy else rng.random_sample(n)
             self._net.sample(self._flat, state, x, uniforms, out, temperature, bool(greedy),

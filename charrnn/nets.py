@@ -235,7 +235,8 @@ class StackNet:
         return _stack.logprobs(flat, state, indices, cell=self.cell)
 
     def decoder(self, flat) -> Tuple[np.ndarray, np.ndarray]:
-        return self.params(flat)[-2:]
+        *_, W, b = self.params(flat)
+        return W, b
 
     def sample(self, flat, state, seed_ix, uniforms, out, temperature, greedy, top_k):
         _stack.sample(flat, state, seed_ix, uniforms, out, temperature, greedy, top_k,

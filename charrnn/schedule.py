@@ -111,6 +111,8 @@ def lr_at(n: int, learning_rate: float, lr_schedule: str = "constant", warmup_it
     if lr_schedule == "constant":
         return lr
     if lr_schedule == "cosine":
+        if decay_iters is None:
+            raise ValueError("lr_schedule='cosine' needs decay_iters")
         low = lr / 10 if min_lr is None else float(min_lr)
         if n >= decay_iters:
             return low

@@ -422,8 +422,8 @@ def test_non_finite_json_numbers(entries, tmp_path, value):
 
 def test_unknown_and_missing_config_fields(entries, tmp_path):
     path = tmp_path / "f.npz"
-    write_zip(path, with_config(dict(entries), cell="lstm"))
-    refused(path, "config has fields 'cell' that a format 1 checkpoint does not have")
+    write_zip(path, with_config(dict(entries), colour="red"))
+    refused(path, "config has fields 'colour' that a format 2 checkpoint does not have")
     config = config_of(entries)
     del config["eps"], config["seed"]
     entries["config.npy"] = npy(np.array(json.dumps(config)))
@@ -510,8 +510,9 @@ def test_no_field_value_escapes_as_another_exception(entries, tmp_path):
                 outcomes["refused"] += 1
             else:
                 outcomes["loaded"] += 1
-    # only a few values are valid for some field (clip/schedule None, a 0 pointer, ...)
-    assert outcomes["refused"] > 0.9 * len(names) * len(HOSTILE), outcomes
+    # only a few values are valid for some field (clip, clip_norm, decay_iters, min_lr
+    # and schedule None; a 0 pointer or warmup; a huge count for decay_every, ...)
+    assert outcomes["refused"] > 0.85 * len(names) * len(HOSTILE), outcomes
 
 
 # -- what must still load --------------------------------------------------------------------
@@ -540,7 +541,7 @@ def test_legitimate_checkpoints_load(tmp_path, options, compressed):
         with np.load(path) as z:
             np.savez_compressed(path, **{k: z[k] for k in z.files})
     loaded = charrnn.load(path)
-    for name in ("_flat", "_m1", "_m2", "_hprev"):
+    for name in ("_flat", "_m1", "_m2", "_state"):
         a, b = getattr(loaded, name), getattr(model, name)
         assert a.dtype == b.dtype and np.array_equal(a, b), name
     assert loaded.iteration == model.iteration and loaded.rng.get_state()[2] == \

@@ -274,7 +274,7 @@ def test_bench_refuses_hidden_sizes_beyond_memory(work):
 # -- item 6: SIGTERM, SIGHUP and failing prints save like Ctrl-C ------------------------------
 
 def assert_same_training(a, b):
-    for name in ("_flat", "_m1", "_m2", "_hprev"):
+    for name in ("_flat", "_m1", "_m2", "_state"):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
     for name in ("iteration", "pointer", "epoch", "smooth_loss", "schedule"):
         assert getattr(a, name) == getattr(b, name), name
@@ -438,7 +438,7 @@ def test_streamed_training_equals_the_whole_text_path(work, monkeypatch, capsys,
     assert cli.main(["eval", "c.npz", "t.txt"]) == 0
     out = capsys.readouterr().out
     assert f"{expected.evaluate(whole):.4f} nats/char" in out
-    assert cli.evaluate_indices(model, data.encode(whole, model.chars)) \
+    assert model.evaluate(data.encode(whole, model.chars)) \
         == expected.evaluate(whole)
 
 

@@ -75,7 +75,7 @@ case("pointer = -10**9, then fit", "m.pointer = -10**9; m.fit(5)",
 
 READ_ONLY = ("chars", "char_to_ix", "vocab_size", "hidden_size", "batch_size", "dtype",
              "activation", "seed", "iteration", "pointer", "epoch", "schedule", "smooth_loss",
-             "history", "params", "hprev")
+             "history", "params", "hprev", "cell", "num_layers", "dropout")
 for attr in READ_ONLY:
     case(f"{attr} = itself", f"m.{attr} = m.{attr}", f"AttributeError: {attr} cannot be set")
 case("iteration = -1", "m.iteration = -1", "AttributeError: iteration cannot be set")
@@ -200,7 +200,7 @@ CORRUPT = {
     "a big-endian _flat": "m._flat = m._flat.astype('>f8')",
     "a read-only _flat": "m._flat.flags.writeable = False",
     "a strided _m2": "m._m2 = np.repeat(m._m2, 2)[::2]",
-    "a _hprev of two streams": "m._hprev = np.zeros((2, 10))",
+    "a _state of two streams": "m._state = np.zeros((2, 10))",
     "chars grown behind the refusal": "list.append(m.chars, 'Z')",
     "an rng that is not a RandomState": "m._random_state = np.random.default_rng(0)",
 }
@@ -274,7 +274,9 @@ def test_every_public_attribute_follows_the_documented_rule():
     m = charrnn.train("hello world, hello charrnn! " * 20, hidden_size=10, num_iterations=5)
     assert [k for k in vars(m) if not k.startswith("_")] == []
     settable = {"seq_length", "learning_rate", "clip", "optimizer", "bptt", "reset_each_epoch",
-                "beta1", "beta2", "decay_rate", "eps", "num_threads", "rng"}
+                "beta1", "beta2", "decay_rate", "eps", "num_threads", "rng", "clip_norm",
+                "lr_schedule", "warmup_iters", "decay_iters", "min_lr", "lr_decay",
+                "decay_every"}
     properties = {k for k in dir(charrnn.CharRNN)
                   if not k.startswith("_") and isinstance(getattr(charrnn.CharRNN, k), property)}
     assert properties == settable | set(READ_ONLY)

@@ -22,7 +22,7 @@ def state(model):
     h = model.history
     return {
         "chars": model.chars, "params": model._flat, "m1": model._m1, "m2": model._m2,
-        "hprev": model._hprev, "pointer": model.pointer, "iteration": model.iteration,
+        "hprev": model._state, "pointer": model.pointer, "iteration": model.iteration,
         "epoch": model.epoch, "smooth_loss": model.smooth_loss, "schedule": model.schedule,
         "rng_keys": rng[1], "rng_rest": rng[2:], "loss": h.loss, "smooth": h.smooth_loss,
         "val_iteration": h.val_iteration, "val_loss": h.val_loss,

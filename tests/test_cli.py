@@ -54,7 +54,7 @@ def trained(work):
 
 
 def assert_same_training(a, b):
-    for name in ("_flat", "_m1", "_m2", "_hprev"):
+    for name in ("_flat", "_m1", "_m2", "_state"):
         x, y = getattr(a, name), getattr(b, name)
         assert np.array_equal(x, y), f"{name}: max difference {np.max(np.abs(x - y))}"
     for name in ("iteration", "pointer", "epoch", "smooth_loss", "schedule"):

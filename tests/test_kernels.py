@@ -5,7 +5,7 @@ import pytest
 from conftest import PARAM_NAMES, POEM, assert_close, random_params, rel_diff
 
 import charrnn
-from charrnn import _dispatch, core, model as model_module, reference
+from charrnn import _dispatch, _stack, core, nets, reference
 
 
 def available_builds():
@@ -25,8 +25,8 @@ BUILDS = available_builds()
 def build(request, monkeypatch):
     """Run the public API on one build of the kernels."""
     module = dict(BUILDS)[request.param]
-    monkeypatch.setattr(core, "_kernels", module)
-    monkeypatch.setattr(model_module, "_kernels", module)
+    for user in (core, nets, _stack):  # every module that calls the kernels
+        monkeypatch.setattr(user, "_kernels", module)
     return module
 
 

@@ -60,7 +60,7 @@ def test_two_models_in_two_threads_equal_one_after_the_other(options):
     for want, got, name in ((one, a, "model 1"), (two, b, "model 2")):
         assert np.array_equal(got._flat, want._flat), f"{name}: parameters differ"
         assert np.array_equal(got._m1, want._m1), f"{name}: optimizer state differs"
-        assert np.array_equal(got._hprev, want._hprev), f"{name}: hidden state differs"
+        assert np.array_equal(got._state, want._state), f"{name}: hidden state differs"
         assert np.array_equal(got.history.loss, want.history.loss), f"{name}: history"
         assert got.sample(50, seed=3) == want.sample(50, seed=3), f"{name}: samples differ"
 
