@@ -32,8 +32,11 @@ import numpy as np
 from . import _validate as check
 from . import checkpoint as _checkpoint
 from . import data as _data
+from . import nets as _nets
+from . import presets as _presets
 from ._version import __version__
 from .model import CharRNN
+from .schedule import SCHEDULES
 
 #: Model options of ``charrnn train``: argparse dest, CharRNN keyword, default.
 MODEL_OPTIONS = (
@@ -41,6 +44,9 @@ MODEL_OPTIONS = (
     ("activation", "tanh"), ("optimizer", "adagrad"), ("clip", 5.0), ("bptt", "full"),
     ("reset_each_epoch", False), ("dtype", "float64"), ("beta1", 0.9), ("beta2", 0.999),
     ("decay_rate", 0.95), ("eps", 1e-8), ("batch_size", 1),
+    ("cell", "rnn"), ("num_layers", 1), ("dropout", 0.0), ("clip_norm", None),
+    ("lr_schedule", "constant"), ("warmup_iters", 0), ("decay_iters", None), ("min_lr", None),
+    ("lr_decay", 0.97), ("decay_every", 1000),
 )
 #: Text options of ``charrnn train``, kept in the checkpoint so that ``eval`` and
 #: ``--resume`` read text the same way.
@@ -175,20 +181,24 @@ def available_memory():
     return min(room) if room else None
 
 
-def training_memory(H, V, T, B, dtype, built=False):
+def training_memory(H, V, T, B, dtype, built=False, cell="rnn", num_layers=1):
     """Bytes that building (unless ``built``) and training a CharRNN allocate, about.
 
     The float64 weights drawn at construction and their flat copy; parameters and two
     optimizer buffers in ``dtype``; per group of 4 minibatch streams a gradient and the
-    activations of T steps; transposed weights for training and evaluation.
+    activations of T steps (of every layer and gate); transposed weights for training
+    and evaluation.
     """
     size = np.dtype(dtype).itemsize
-    P = 2 * H * V + H * H + H + V
+    gates, slots = {"rnn": (1, 1), "lstm": (4, 2), "gru": (3, 1)}[cell]
+    GH, L = gates * H, num_layers
+    P = GH * (V + H + 2) + (L - 1) * GH * (2 * H + 2) + V * H + V
     G = min(B, 4)
     groups = -(-B // G)
-    build = 0 if built else max(16 * P + size * P, 8 * P + 3 * size * P) + B * H * size
-    steps = groups * (P + (T + 1) * G * H + 2 * T * G * V + T * G * H + G * H) * size
-    return build + steps + 2 * (H * H + H * V) * size
+    build = 0 if built else max(16 * P + size * P, 8 * P + 3 * size * P) + slots * L * B * H * size
+    layer = (slots * (2 * T + 1) * G * H + 3 * T * G * GH + 2 * T * G * H)
+    steps = groups * (P + L * layer + 2 * T * G * V + G * H * slots) * size
+    return build + steps + 2 * P * size
 
 
 def _gigabytes(n):
@@ -203,10 +213,11 @@ def check_memory(needed, what):
                        f"{_gigabytes(room)} is available")
 
 
-def _check_training_memory(H, V, T, B, dtype, built):
-    check_memory(training_memory(H, V, T, B, dtype, built),
-                 f"training hidden size {H} on {V} characters (seq_length {T}, batch size "
-                 f"{B}, {np.dtype(dtype).name})")
+def _check_training_memory(H, V, T, B, dtype, built, cell="rnn", num_layers=1):
+    layers = "" if (cell, num_layers) == ("rnn", 1) else f"{num_layers} {cell} layer(s) of "
+    check_memory(training_memory(H, V, T, B, dtype, built, cell, num_layers),
+                 f"training {layers}hidden size {H} on {V} characters (seq_length {T}, "
+                 f"batch size {B}, {np.dtype(dtype).name})")
 
 
 # -- options and checkpoint meta ---------------------------------------------------------
@@ -505,8 +516,27 @@ def _cmd_train(args):
         return _train(args, stack)
 
 
+def _apply_preset(args):
+    """Fill in the options of ``--preset`` that the command line leaves out."""
+    if args.preset is None:
+        return
+    if args.resume:
+        raise CLIError("--preset chooses the options of a new run; leave it out when "
+                       "resuming (the checkpoint has them)")
+    options = _presets.PRESETS[args.preset][1]
+    given_length = args.iterations is not None or args.epochs is not None
+    for name, value in options.items():
+        if name == "iterations" and given_length:
+            continue
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
 def _train(args, stack):
     console = Console(args.quiet)
+    _apply_preset(args)
+    if args.print_every is None:
+        args.print_every = 1000
     if args.resume and not args.checkpoint:
         args.checkpoint = args.resume  # keep saving where it came from
     if args.keep_best and not args.checkpoint:
@@ -571,9 +601,13 @@ def _train(args, stack):
                        f"text, use the Python API: charrnn.load(path).set_text(text))")
     V = len(scan.chars) if model is None else model.vocab_size
     _check_training_memory(options["hidden_size"], V, T, B, options["dtype"],
-                           built=model is not None)
+                           built=model is not None, cell=options["cell"],
+                           num_layers=options["num_layers"])
+    # a cosine schedule without --decay-iters decays over the run's target (known below)
+    cosine_over_run = options["lr_schedule"] == "cosine" and options["decay_iters"] is None
     if model is None:
-        model = CharRNN(scan.chars, **options)
+        model = CharRNN(scan.chars, **dict(options, lr_schedule="constant")
+                        if cosine_over_run else options)
     indices = encode_text(path, text_options, name, model.chars, scan)
     model.set_data(indices[:n_train])
     val_indices = indices[n_train:]
@@ -596,6 +630,9 @@ def _train(args, stack):
         total = target["epochs"] * model.iterations_per_epoch()
     else:
         total = target["iterations"]
+    if cosine_over_run and model.iteration == 0:
+        model.decay_iters = max(total, 1)
+        model.lr_schedule = "cosine"
 
     meta = dict(text_options, val_frac=val_frac, eval_every=eval_every,
                 text_sha256=scan.sha256, target=target,
@@ -615,7 +652,9 @@ def _train(args, stack):
         what = (f"{target['epochs']} epochs ({total} iterations)" if schedule == "epochs"
                 else f"{total} iterations")
         start = f"resuming at iteration {model.iteration} of " if args.resume else ""
-        console.print(f"charrnn: {model.vocab_size} characters, hidden size "
+        net = ("" if (model.cell, model.num_layers) == ("rnn", 1) and not model.dropout
+               else f"{model.num_layers} {model.cell} layer(s), ")
+        console.print(f"charrnn: {model.vocab_size} characters, {net}hidden size "
                       f"{model.hidden_size}, {n_train:,} training characters{held}; "
                       f"{start}{what}")
 
@@ -627,9 +666,10 @@ def _train(args, stack):
     t_start, it_start = time.perf_counter(), model.iteration
     t_print, it_print = t_start, model.iteration
     last_val = model.history.val_loss[-1] if len(model.history.val_loss) else None
+    out_of_time = False
     with _Stop() as stop_signal:
         try:
-            while model.iteration < total and stop_signal.signum is None:
+            while model.iteration < total and stop_signal.signum is None and not out_of_time:
                 it = model.iteration
                 stop = min([total, it + chunk] + [(it // k + 1) * k for k in intervals])
                 t0 = time.perf_counter()
@@ -663,6 +703,8 @@ def _train(args, stack):
                 if latest and args.checkpoint_every and it % args.checkpoint_every == 0 \
                         and it != total:
                     _save(model, latest, meta, inputs)
+                out_of_time = args.time is not None and \
+                    time.perf_counter() - t_start >= args.time
         except (FloatingPointError, _SaveError):
             raise  # diverged (the last good checkpoint stays), or saving itself failed
         except BaseException as failure:
@@ -684,6 +726,8 @@ def _train(args, stack):
         rate = (model.iteration - it_start) * chars_per_iteration / max(elapsed, 1e-9)
         summary = (f"trained {model.iteration - it_start} iterations in {elapsed:.2f} s "
                    f"({rate:,.0f} characters/s), smooth loss {model.smooth_loss:.4f}")
+        if out_of_time and model.iteration < total:
+            summary = f"stopped by --time {args.time:g} s: " + summary
         if val_indices.size:
             summary += f", validation {val_bits():.4f} bits/char"
         console.print(summary)
@@ -832,6 +876,10 @@ def _argument(convert, expected, valid, requirement):
 
 
 _positive_int = _argument(int, "an integer", lambda v: v >= 1, ">= 1")
+_dropout = _argument(float, "a number", lambda v: 0 <= v < 1, ">= 0 and < 1")
+_lr_decay = _argument(float, "a number", lambda v: 0 < v <= 1, "> 0 and <= 1")
+_nonnegative_float = _argument(float, "a number", lambda v: math.isfinite(v) and v >= 0,
+                               ">= 0 and finite")
 _nonnegative_int = _argument(int, "an integer", lambda v: v >= 0, ">= 0")
 _count = _argument(int, "an integer", lambda v: 0 <= v < MAX_COUNT, ">= 0 and < 2**62")
 _sample_length = _argument(int, "an integer", lambda v: 0 <= v <= MAX_SAMPLE_LENGTH,
@@ -890,9 +938,35 @@ def _add_train(sub):
     m.add_argument("--batch-size", metavar="B", type=_positive_int,
                    help="minibatch streams, each a contiguous piece of the text with its own "
                         "hidden state; the gradient is summed over them [1: the seeds' loop]")
+    m.add_argument("--cell", choices=list(_nets.CELLS),
+                   help="PyTorch's RNN (tanh), LSTM or GRU; 'rnn' with one layer and no "
+                        "dropout is the seeds' model [rnn]")
+    m.add_argument("--num-layers", metavar="L", type=_positive_int, help="stacked layers [1]")
+    m.add_argument("--dropout", metavar="P", type=_dropout,
+                   help="drop a layer's outputs to the next layer and the decoder with this "
+                        "probability, in training [0]")
+    m.add_argument("--clip-norm", metavar="NORM", type=_positive_float,
+                   help="then scale the gradient down to this global norm [none]")
+    m.add_argument("--lr-schedule", choices=sorted(SCHEDULES),
+                   help="learning rate of each update: cosine decays to --min-lr by "
+                        "--decay-iters (nanoGPT), step multiplies by --lr-decay every "
+                        "--decay-every (char-rnn) [constant]")
+    m.add_argument("--warmup-iters", metavar="N", type=_count,
+                   help="linear warmup over the first N updates [0]")
+    m.add_argument("--decay-iters", metavar="N", type=_positive_int,
+                   help="cosine: the update at which the rate reaches --min-lr [the run's "
+                        "iterations]")
+    m.add_argument("--min-lr", metavar="LR", type=_nonnegative_float,
+                   help="cosine: the final rate [LR/10]")
+    m.add_argument("--lr-decay", metavar="F", type=_lr_decay, help="step: the factor [0.97]")
+    m.add_argument("--decay-every", metavar="N", type=_positive_int,
+                   help="step: updates between decays [1000]")
     p.add_argument("--threads", metavar="N", type=_positive_int,
                    help="threads for the minibatch streams (results do not depend on it) "
                         "[the cores available]")
+    p.add_argument("--preset", choices=sorted(_presets.PRESETS),
+                   help="fill in a tuned set of options (options given on the command line "
+                        "override it): " + _presets.describe())
     r = p.add_argument_group("how long (a total, counted from the start of training)")
     how = r.add_mutually_exclusive_group()
     how.add_argument("--iterations", metavar="N", type=_count,
@@ -900,6 +974,9 @@ def _add_train(sub):
                           "checkpoint's target]")
     how.add_argument("--epochs", metavar="N", type=_count,
                      help="instead: passes over the text in consecutive chunks (seed 002)")
+    r.add_argument("--time", metavar="SECONDS", type=_positive_float,
+                   help="also stop after this many seconds of training (then the final "
+                        "checkpoint, validation and sample as at the end)")
     t = p.add_argument_group("text (on --resume: taken from the checkpoint)")
     t.add_argument("--encoding", metavar="ENC", help="encoding of FILE [utf-8]")
     t.add_argument("--bytes", action="store_const", const=True,
@@ -913,8 +990,8 @@ def _add_train(sub):
                         f"[{DEFAULT_VAL_FRAC} for texts of {MIN_TEXT_FOR_VAL:,} characters "
                         f"or more, else 0]")
     o = p.add_argument_group("progress, validation and checkpoints")
-    o.add_argument("--print-every", metavar="N", type=_positive_int, default=1000,
-                   help="print a progress line every N iterations [%(default)s]")
+    o.add_argument("--print-every", metavar="N", type=_positive_int,
+                   help="print a progress line every N iterations [1000]")
     o.add_argument("--eval-every", metavar="N", type=_positive_int,
                    help="validation loss every N iterations [--print-every; on --resume: the "
                         "checkpoint's]")
