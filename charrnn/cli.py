@@ -633,6 +633,10 @@ def _train(args, stack):
     if cosine_over_run and model.iteration == 0:
         model.decay_iters = max(total, 1)
         model.lr_schedule = "cosine"
+    try:
+        model._lr_plan()  # the schedule's options together, before anything is saved
+    except ValueError as e:
+        raise CLIError(str(e)) from None
 
     meta = dict(text_options, val_frac=val_frac, eval_every=eval_every,
                 text_sha256=scan.sha256, target=target,
