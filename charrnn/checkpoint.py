@@ -105,10 +105,10 @@ import numpy as np
 
 from . import _validate as check
 from . import nets as _nets
-from .model import CharRNN
 from .schedule import SCHEDULES
 
-__all__ = ["FORMAT_VERSION", "CheckpointError", "save", "load", "load_with_meta"]
+__all__ = ["FORMAT_VERSION", "CheckpointError", "save", "read", "INIT_FIELDS",
+           "STATE_FIELDS"]
 
 #: Version written by :func:`save`; :func:`load` reads this one and older ones.
 FORMAT_VERSION = 2
@@ -385,7 +385,7 @@ def save(model, path, *, meta=None):
     RuntimeError
         If another thread is training the model (see :class:`CharRNN`).
     """
-    if not isinstance(model, CharRNN):
+    if not hasattr(model, "_flat") or not hasattr(model, "_using"):
         raise ValueError(f"model must be a CharRNN, got {type(model).__name__}")
     path = os.fspath(path)
     with model._using("save this model"):
@@ -512,8 +512,11 @@ def _write_error(path, e):
 
 # -- loading -----------------------------------------------------------------------------
 
-def load(path: str | os.PathLike[str]) -> CharRNN:
-    """Read a checkpoint written by :func:`save` (or ``CharRNN.save``).
+def read(path):
+    """The checked contents of a checkpoint written by :func:`save`.
+
+    ``charrnn.load`` and ``charrnn.load_with_meta`` build the model from them; this
+    function reads and checks the file.
 
     Parameters
     ----------
@@ -521,10 +524,14 @@ def load(path: str | os.PathLike[str]) -> CharRNN:
 
     Returns
     -------
-    CharRNN
-        With its parameters, optimizer state, hidden state, pointer, iteration,
-        RandomState and history as saved. The training text is not in the checkpoint:
-        call ``model.set_text(text)`` before ``model.fit(...)``.
+    config : dict
+        Every field of :data:`_FIELDS` (format-2 defaults filled in for older files)
+        and ``V``, checked for type and range.
+    arrays : dict
+        The members, checked against the config (shapes, dtypes, values).
+    meta : dict
+        A JSON object of at most 1 MiB and 32 levels; its fields are the caller's
+        to check.
 
     Raises
     ------
@@ -536,19 +543,6 @@ def load(path: str | os.PathLike[str]) -> CharRNN:
     OSError
         If the file cannot be opened (``FileNotFoundError``, ``IsADirectoryError``,
         ``PermissionError``); a FIFO, device or socket is a CheckpointError.
-    """
-    return load_with_meta(path)[0]
-
-
-def load_with_meta(path):
-    """Like :func:`load`, and also return the ``meta`` dict given to :func:`save`.
-
-    Returns
-    -------
-    model : CharRNN
-    meta : dict
-        A JSON object of at most 1 MiB and 32 levels; its fields are the caller's
-        to check.
     """
     path = os.fspath(path)
     _regular_file(path, os.stat(path).st_mode)  # devices are not even opened
@@ -730,7 +724,7 @@ class _Reader:
         arrays = {name: self._data(name, headers[name], c)
                   for name in headers if name not in ("format", "format_version", "config")}
         meta = self._json("meta", arrays.pop("meta"))
-        return _build(c, arrays), meta
+        return c, arrays, meta
 
     def _members(self):
         """The archive's members by name, refused if unknown, repeated or odd."""
@@ -903,25 +897,6 @@ class _Reader:
         return value
 
 
-def _build(c, arrays):
-    """The model from checked config ``c`` and member values."""
-    model = CharRNN([chr(code) for code in arrays["chars"].tolist()],
-                    **{k: c[k] for k, f in _FIELDS.items() if f.init})
-    model._restore(smooth_loss=float(arrays["smooth_loss"]),
-                   **{k: c[k] for k, f in _FIELDS.items() if not f.init})
-    for key, target in (("params", "_flat"), ("m1", "_m1"), ("m2", "_m2")):
-        setattr(model, target, np.ascontiguousarray(arrays[key]))
-    model._state = np.ascontiguousarray(arrays["hprev"]).reshape(
-        model._net.state_shape(model.batch_size))
-    for prefix, rng in (("", model.rng), ("dropout_", model._dropout_rng)):
-        if prefix + "rng_keys" in arrays:  # format 1 has no dropout stream (no dropout)
-            rng.set_state(("MT19937", arrays[prefix + "rng_keys"],
-                           int(arrays[prefix + "rng_pos"]), int(arrays[prefix + "rng_has_gauss"]),
-                           float(arrays[prefix + "rng_gauss"])))
-    h = model.history
-    h._loss = arrays["history_loss"]  # native float64 already; fit grows a copy
-    h._smooth = arrays["history_smooth_loss"]
-    h._size = h._loss.size
-    h._val_iteration = arrays["history_val_iteration"].tolist()
-    h._val_loss = arrays["history_val_loss"].tolist()
-    return model
+#: Config fields passed to ``CharRNN(...)``, and those restored after it is built.
+INIT_FIELDS = tuple(k for k, f in _FIELDS.items() if f.init)
+STATE_FIELDS = tuple(k for k, f in _FIELDS.items() if not f.init)

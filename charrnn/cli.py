@@ -35,7 +35,7 @@ from . import data as _data
 from . import nets as _nets
 from . import presets as _presets
 from ._version import __version__
-from .model import CharRNN
+from .model import CharRNN, load_with_meta
 from .schedule import SCHEDULES
 
 #: Model options of ``charrnn train``: argparse dest, CharRNN keyword, default.
@@ -769,7 +769,7 @@ def _save_after(failure, model, latest, meta, inputs):
 
 def _load(path):
     with _reading(path, "checkpoint", "a checkpoint"):
-        return _checkpoint.load_with_meta(path)
+        return load_with_meta(path)
 
 
 def _cmd_sample(args):

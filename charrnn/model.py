@@ -19,12 +19,13 @@ import numpy as np
 from ._dispatch import available_cores as _available_cores
 
 from . import _validate as check
+from . import checkpoint as _checkpoint
 from . import data as _data
 from . import nets as _nets
 from .core import RNG
 from .schedule import SCHEDULES, Schedule
 
-__all__ = ["CharRNN", "History", "train"]
+__all__ = ["CharRNN", "History", "train", "load", "load_with_meta"]
 
 #: Training progress (``DEBUG`` records at ``fit``'s report points); silent unless an
 #: application configures logging.
@@ -930,9 +931,32 @@ class CharRNN:
 
         See :func:`charrnn.checkpoint.save`; :func:`charrnn.load` reads it back.
         """
-        from .checkpoint import save
+        _checkpoint.save(self, path)
 
-        save(self, path)
+    @classmethod
+    def _from_checkpoint(cls, c, arrays) -> "CharRNN":
+        """The model of a checkpoint's checked config ``c`` and members ``arrays``."""
+        model = cls([chr(code) for code in arrays["chars"].tolist()],
+                    **{k: c[k] for k in _checkpoint.INIT_FIELDS})
+        model._restore(smooth_loss=float(arrays["smooth_loss"]),
+                       **{k: c[k] for k in _checkpoint.STATE_FIELDS})
+        for key, target in (("params", "_flat"), ("m1", "_m1"), ("m2", "_m2")):
+            setattr(model, target, np.ascontiguousarray(arrays[key]))
+        model._state = np.ascontiguousarray(arrays["hprev"]).reshape(
+            model._net.state_shape(model._batch_size))
+        for prefix, rng in (("", model._random_state), ("dropout_", model._dropout_rng)):
+            if prefix + "rng_keys" in arrays:  # format 1 has no dropout stream (no dropout)
+                rng.set_state(("MT19937", arrays[prefix + "rng_keys"],
+                               int(arrays[prefix + "rng_pos"]),
+                               int(arrays[prefix + "rng_has_gauss"]),
+                               float(arrays[prefix + "rng_gauss"])))
+        h = model._history
+        h._loss = arrays["history_loss"]  # native float64 already; fit grows a copy
+        h._smooth = arrays["history_smooth_loss"]
+        h._size = h._loss.size
+        h._val_iteration = arrays["history_val_iteration"].tolist()
+        h._val_loss = arrays["history_val_loss"].tolist()
+        return model
 
     def _indices(self, text, name):
         """``text`` (a str, or indices into ``chars``) as a 1-D index array, checked."""
@@ -1130,3 +1154,38 @@ def train(text: Union[str, Tuple[np.ndarray, Sequence[str]]], hidden_size: int =
         model.set_data(indices)
     return model.fit(num_iterations, epochs=epochs, callback=callback,
                      report_every=report_every)
+
+
+def load(path: Union[str, os.PathLike[str]]) -> CharRNN:
+    """Read a checkpoint written by :meth:`CharRNN.save` (or :func:`charrnn.checkpoint.save`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    CharRNN
+        With its parameters, optimizer state, carried state, pointer, iteration,
+        random states and history as saved. The training text is not in the
+        checkpoint: call ``model.set_text(text)`` before ``model.fit(...)``.
+
+    Raises
+    ------
+    charrnn.checkpoint.CheckpointError (a ValueError)
+        For any content that is not a valid charrnn checkpoint (see
+        :func:`charrnn.checkpoint.read`): nothing in it is unpickled, and memory is
+        bounded before anything is allocated.
+    OSError
+        If the file cannot be opened.
+    """
+    return load_with_meta(path)[0]
+
+
+def load_with_meta(path: Union[str, os.PathLike[str]]) -> Tuple[CharRNN, Dict[str, Any]]:
+    """Like :func:`load`, and also return the ``meta`` dict given to ``checkpoint.save``."""
+    config, arrays, meta = _checkpoint.read(path)
+    try:
+        return CharRNN._from_checkpoint(config, arrays), meta
+    except (ValueError, TypeError, MemoryError) as e:  # checked already: a safety net
+        raise _checkpoint.CheckpointError(f"{os.fspath(path)}: {e}") from None

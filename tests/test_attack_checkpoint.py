@@ -344,7 +344,7 @@ def test_brackets_inside_json_strings_do_not_count(entries, tmp_path):
     entries["meta.npy"] = npy(np.array(json.dumps(meta)))
     path = tmp_path / "strings.npz"
     write_zip(path, entries)
-    assert charrnn.checkpoint.load_with_meta(path)[1] == meta
+    assert charrnn.load_with_meta(path)[1] == meta
 
 
 def test_oversized_json_is_refused_before_reading(entries, tmp_path):
@@ -368,7 +368,7 @@ def test_odd_meta(entries, tmp_path, text, match):
     path = tmp_path / "meta.npz"
     write_zip(path, entries)
     if match is None:  # a JSON object: its fields are the caller's to check
-        assert charrnn.checkpoint.load_with_meta(path)[1] == {"a": float("inf")}
+        assert charrnn.load_with_meta(path)[1] == {"a": float("inf")}
     else:
         refused(path, f"entry 'meta' (is )?{match}")
 

@@ -422,7 +422,7 @@ def test_streamed_training_equals_the_whole_text_path(work, monkeypatch, capsys,
     assert cli.main(["train", "t.txt", "--hidden-size", "12", "--iterations", "60",
                      "--val-frac", "0.15", "--eval-every", "20", "--checkpoint", "c.npz",
                      "--quiet", *flags]) == 0, capsys.readouterr().err
-    model, meta = checkpoint.load_with_meta("c.npz")
+    model, meta = charrnn.load_with_meta("c.npz")
     whole = whole_text("t.txt", options)
     n_val = int(round(len(whole) * 0.15))
     train, val = whole[:len(whole) - n_val], whole[len(whole) - n_val:]
