@@ -30,9 +30,11 @@
  * (a = a column of dhraw or dy, B = the hidden states), one row of ys (B = Why.T).
  * rowacc2 does two rows y0, y1 with the same B, so that each load of B feeds two
  * multiply-adds. Accumulators stay in registers for the whole sum over k. Vectors
- * are GCC vector extensions as wide as the target's registers: 32 bytes with AVX,
- * else 16. */
-#ifdef __AVX__
+ * are GCC vector extensions as wide as the target's registers: 64 bytes with
+ * AVX-512, 32 with AVX, else 16. */
+#if defined(__AVX512F__)
+#define CHARRNN_VBYTES 64
+#elif defined(__AVX__)
 #define CHARRNN_VBYTES 32
 #else
 #define CHARRNN_VBYTES 16
