@@ -70,11 +70,11 @@ def test_loss_and_every_gradient_match_the_reference(cell, L, B, dropout, build)
     assert_close(new_state, want_state, 1e-10, f"{label}: new state")
 
 
-@pytest.mark.parametrize("hidden, vocab, B", [(37, 67, 9), (64, 40, 6)])
+@pytest.mark.parametrize("hidden, vocab, B", [(37, 67, 9), (64, 40, 6), (19, 33, 17)])
 @pytest.mark.parametrize("cell", CELLS)
 def test_sizes_that_use_every_vector_path_match_the_reference(cell, hidden, vocab, B, build):
     """Sizes past the vectors of every build, and not multiples of them; 2 layers,
-    dropout, groups of streams: loss and every gradient to 1e-10."""
+    dropout, groups of 4 and of 8 streams: loss and every gradient to 1e-10."""
     L, steps, dropout = 2, 7, 0.3
     flat, inputs, targets, state, keep = problem(cell, L, B, dropout, scale=0.2,
                                                  sizes=(hidden, vocab, steps))
@@ -170,10 +170,12 @@ class Run:
 ADAM = dict(optimizer="adam", learning_rate=2e-3, clip=5.0)
 
 
+@pytest.mark.parametrize("B", [9, 17])
 @pytest.mark.parametrize("cell", CELLS)
-def test_one_and_two_threads_give_the_same_bits(cell, build):
-    """9 streams = groups of 4, 4 and 1; dropout on; 3 iterations."""
-    runs = [Run(cell, 2, 8, 9, threads=k, dropout=0.3, **ADAM) for k in (1, 2)]
+def test_one_and_two_threads_give_the_same_bits(cell, B, build):
+    """9 streams = groups of 4, 4 and 1; 17 = 8, 8 and 1; dropout on; 3 iterations."""
+    assert _stack.Workspace(cell, 2, 8, 20, 10, B, np.float64).group == (4 if B < 16 else 8)
+    runs = [Run(cell, 2, 8, B, threads=k, dropout=0.3, **ADAM) for k in (1, 2)]
     for run in runs:
         assert run.train(3) == (3, 0)
     one, two = runs
