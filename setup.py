@@ -1,9 +1,10 @@
 """Build of charrnn's compiled kernels. Metadata lives in pyproject.toml.
 
-Two builds of the same kernels (csrc/kernels.pxi) go into every wheel:
-  charrnn._kernels       portable: the compiler's baseline for the target (SSE2 on x86-64)
-  charrnn._kernels_avx2  x86-64 only, with -mavx2 -mfma; chosen at import time when the
-                         CPU has AVX2 and FMA (charrnn/_dispatch.py)
+Builds of the same kernels (csrc/kernels.pxi, csrc/stack.pxi) go into every wheel:
+  charrnn._kernels         portable: the compiler's baseline for the target (SSE2 on x86-64)
+  charrnn._kernels_avx2    x86-64 only, with -mavx2 -mfma
+  charrnn._kernels_avx512  x86-64 only, with AVX-512 F, DQ, VL (64-byte vectors) and FMA
+charrnn/_dispatch.py picks at import time the widest one the CPU runs.
 
 Minibatch training runs streams on several threads with OpenMP when the compiler has
 it (probed below); without it the same code runs on one thread.
@@ -94,6 +95,9 @@ def kernels(name, extra=()):
 extensions = [kernels("_kernels")]
 if X86_64:
     extensions.append(kernels("_kernels_avx2", ["-mavx2", "-mfma"]))
+    extensions.append(kernels("_kernels_avx512", ["-mavx512f", "-mavx512dq", "-mavx512vl",
+                                                  "-mavx2", "-mfma",
+                                                  "-mprefer-vector-width=512"]))
 
 setup(
     ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["csrc"]),

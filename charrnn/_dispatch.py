@@ -1,8 +1,9 @@
-"""Which build of the kernels runs: AVX2/FMA where the CPU has it, else the portable one.
+"""Which build of the kernels runs: the widest this CPU runs (AVX-512, AVX2/FMA, portable).
 
-``CHARRNN_KERNELS=baseline`` forces the portable build; ``CHARRNN_KERNELS=avx2`` asks
-for the AVX2 build and fails if this CPU cannot run it.
+``CHARRNN_KERNELS=baseline`` forces the portable build; ``CHARRNN_KERNELS=avx2`` or
+``avx512`` asks for that build and fails if this CPU (or this installation) cannot run it.
 """
+import importlib
 import os
 from typing import Any, Dict
 
@@ -15,7 +16,11 @@ except ImportError as e:  # pragma: no cover - only without a build
         "extension is built; running from a source tree without building does not work."
     ) from e
 
-VARIANTS = ("baseline", "avx2")
+VARIANTS = ("baseline", "avx2", "avx512")
+
+#: the vector builds, widest first: (name, what the CPU needs, as the error says it)
+_VECTOR_BUILDS = (("avx512", _baseline.cpu_has_avx512, "AVX-512 (F, DQ, VL) and FMA"),
+                  ("avx2", _baseline.cpu_has_avx2_fma, "AVX2 and FMA"))
 
 
 def load(variant=None):
@@ -25,16 +30,18 @@ def load(variant=None):
         raise ValueError(f"CHARRNN_KERNELS must be one of {VARIANTS}, got {wanted!r}")
     if wanted == "baseline":
         return _baseline, "baseline"
-    if _baseline.cpu_has_avx2_fma():
+    for name, cpu_has, needs in _VECTOR_BUILDS:
+        if wanted not in ("", name):
+            continue
+        if not cpu_has():
+            if wanted == name:
+                raise ImportError(f"CHARRNN_KERNELS={name}, but this CPU has no {needs}")
+            continue
         try:
-            from . import _kernels_avx2
+            return importlib.import_module(f"{__package__}._kernels_{name}"), name
         except ImportError:
-            if wanted == "avx2":
-                raise ImportError("this build of charrnn has no AVX2 kernels") from None
-        else:
-            return _kernels_avx2, "avx2"
-    elif wanted == "avx2":
-        raise ImportError("CHARRNN_KERNELS=avx2, but this CPU has no AVX2 and FMA")
+            if wanted == name:
+                raise ImportError(f"this build of charrnn has no {name} kernels") from None
     return _baseline, "baseline"
 
 
@@ -50,7 +57,7 @@ def available_cores() -> int:
 
 
 def kernel_info() -> Dict[str, Any]:
-    """What runs: ``{"variant": "avx2" | "baseline", "openmp": bool, "threads": int}``.
+    """What runs: ``{"variant": "avx512" | "avx2" | "baseline", "openmp": bool, "threads": int}``.
 
     ``threads`` is the default ``num_threads`` of minibatch training (the cores this
     process may use); without OpenMP, minibatch streams run on one thread.

@@ -30,9 +30,11 @@
  * (a = a column of dhraw or dy, B = the hidden states), one row of ys (B = Why.T).
  * rowacc2 does two rows y0, y1 with the same B, so that each load of B feeds two
  * multiply-adds. Accumulators stay in registers for the whole sum over k. Vectors
- * are GCC vector extensions as wide as the target's registers: 32 bytes with AVX,
- * else 16. */
-#ifdef __AVX__
+ * are GCC vector extensions as wide as the target's registers: 64 bytes with
+ * AVX-512, 32 with AVX, else 16. */
+#if defined(__AVX512F__)
+#define CHARRNN_VBYTES 64
+#elif defined(__AVX__)
 #define CHARRNN_VBYTES 32
 #else
 #define CHARRNN_VBYTES 16
@@ -227,6 +229,76 @@ CHARRNN_DEFINE_ROWACC(double, d, charrnn_vd, (CHARRNN_VBYTES / 8), charrnn_hd, 2
 CHARRNN_DEFINE_ROWACC(float, f, charrnn_vf, (CHARRNN_VBYTES / 4), charrnn_hf, 4)
 CHARRNN_DEFINE_ROWACC2(double, d, charrnn_vd, (CHARRNN_VBYTES / 8), charrnn_hd, 2)
 CHARRNN_DEFINE_ROWACC2(float, f, charrnn_vf, (CHARRNN_VBYTES / 4), charrnn_hf, 4)
+
+/* Register-blocked form of rowacc_rows for the stacked kernels:
+ *
+ *     Y[r, j] += sum_k A[r * lda + k * as] * B[k * ldb + j]      r < m, j < n, k < K
+ *
+ * Tiles of MR rows by NR vectors keep MR * NR accumulators in registers while k runs
+ * (8 x 2: 16 chains, each load of B feeding 8 multiply-adds); the tiles of a block
+ * of rows run along its columns, so that its rows of A stay in L1. Every element is one chain of multiply-adds in the
+ * order of k, whatever tile computes it: the result depends on the vector width of
+ * the build only through the contraction of a * b + c into one FMA, and not on m. */
+#define CHARRNN_DEFINE_TILE(T, S, VT, W, MR, NR)                                  \
+static inline void tile_##S##_##MR##x##NR(T *restrict Y, ptrdiff_t ldy,          \
+                                          const T *restrict A, ptrdiff_t lda,    \
+                                          ptrdiff_t as, const T *restrict B,     \
+                                          ptrdiff_t ldb, ptrdiff_t K)            \
+{                                                                                \
+    VT c[MR][NR];                                                                \
+    for (int r = 0; r < MR; r++)                                                 \
+        for (int u = 0; u < NR; u++) c[r][u] = vload_##S(Y + r * ldy + u * W);   \
+    for (ptrdiff_t k = 0; k < K; k++) {                                          \
+        VT b[NR];                                                                \
+        for (int u = 0; u < NR; u++) b[u] = vload_##S(B + k * ldb + u * W);      \
+        for (int r = 0; r < MR; r++) {                                           \
+            const T p = A[r * lda + k * as];                                     \
+            for (int u = 0; u < NR; u++) c[r][u] += p * b[u];                    \
+        }                                                                        \
+    }                                                                            \
+    for (int r = 0; r < MR; r++)                                                 \
+        for (int u = 0; u < NR; u++) vstore_##S(Y + r * ldy + u * W, c[r][u]);   \
+}
+
+/* MR rows of Y, all n columns: tiles of 2 vectors, then 1, then single columns */
+#define CHARRNN_DEFINE_GEMM_ROWS(T, S, W, MR)                                     \
+CHARRNN_DEFINE_TILE(T, S, charrnn_v##S, W, MR, 2)                                \
+CHARRNN_DEFINE_TILE(T, S, charrnn_v##S, W, MR, 1)                                \
+static inline void gemm_rows_##S##_##MR(T *Y, ptrdiff_t ldy, const T *A,         \
+                                        ptrdiff_t lda, ptrdiff_t as, const T *B, \
+                                        ptrdiff_t ldb, ptrdiff_t K, ptrdiff_t n) \
+{                                                                                \
+    ptrdiff_t j = 0;                                                             \
+    for (; j + 2 * W <= n; j += 2 * W)                                           \
+        tile_##S##_##MR##x2(Y + j, ldy, A, lda, as, B + j, ldb, K);              \
+    for (; j + W <= n; j += W)                                                   \
+        tile_##S##_##MR##x1(Y + j, ldy, A, lda, as, B + j, ldb, K);              \
+    for (int r = 0; r < MR; r++)                                                 \
+        for (ptrdiff_t i = j; i < n; i++) {                                      \
+            T c = Y[r * ldy + i];                                                \
+            for (ptrdiff_t k = 0; k < K; k++) c += A[r * lda + k * as] * B[k * ldb + i]; \
+            Y[r * ldy + i] = c;                                                  \
+        }                                                                        \
+}
+
+#define CHARRNN_DEFINE_GEMM(T, S, W)                                              \
+CHARRNN_DEFINE_GEMM_ROWS(T, S, W, 8)                                             \
+CHARRNN_DEFINE_GEMM_ROWS(T, S, W, 4)                                             \
+CHARRNN_DEFINE_GEMM_ROWS(T, S, W, 1)                                             \
+static inline void gemm_acc_##S(T *Y, ptrdiff_t ldy, const T *A, ptrdiff_t lda,  \
+                                ptrdiff_t as, const T *B, ptrdiff_t ldb,         \
+                                ptrdiff_t m, ptrdiff_t K, ptrdiff_t n)           \
+{                                                                                \
+    ptrdiff_t r = 0;                                                             \
+    for (; r + 8 <= m; r += 8)                                                   \
+        gemm_rows_##S##_8(Y + r * ldy, ldy, A + r * lda, lda, as, B, ldb, K, n); \
+    for (; r + 4 <= m; r += 4)                                                   \
+        gemm_rows_##S##_4(Y + r * ldy, ldy, A + r * lda, lda, as, B, ldb, K, n); \
+    for (; r < m; r++)                                                           \
+        gemm_rows_##S##_1(Y + r * ldy, ldy, A + r * lda, lda, as, B, ldb, K, n); \
+}
+CHARRNN_DEFINE_GEMM(double, d, (CHARRNN_VBYTES / 8))
+CHARRNN_DEFINE_GEMM(float, f, (CHARRNN_VBYTES / 4))
 
 /* Matrix-vector product in the "dot" form:  y[i] += sum_j A[i, j] * x[j],  A (m, n)
  * row-major. Reads A row after row (8 rows at a time, one accumulator each), which

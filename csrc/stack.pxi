@@ -87,8 +87,28 @@ cdef inline Py_ssize_t decoder_offset(const Dims *d) noexcept nogil:
 
 
 # ---------------------------------------------------------------------------
-# Helpers of the cells: the recurrent product and the gate nonlinearities
+# Helpers of the cells: the products, the gate nonlinearities
 # ---------------------------------------------------------------------------
+
+cdef extern from "smallblas.h" nogil:
+    void gemm_acc_d(double *Y, Py_ssize_t ldy, const double *A, Py_ssize_t lda,
+                    Py_ssize_t a_stride, const double *B, Py_ssize_t ldb,
+                    Py_ssize_t m, Py_ssize_t K, Py_ssize_t n)
+    void gemm_acc_f(float *Y, Py_ssize_t ldy, const float *A, Py_ssize_t lda,
+                    Py_ssize_t a_stride, const float *B, Py_ssize_t ldb,
+                    Py_ssize_t m, Py_ssize_t K, Py_ssize_t n)
+
+
+cdef inline void gemm_acc(floating *Y, Py_ssize_t ldy, const floating *A, Py_ssize_t lda,
+                          Py_ssize_t a_stride, const floating *B, Py_ssize_t ldb,
+                          Py_ssize_t m, Py_ssize_t K, Py_ssize_t n) noexcept nogil:
+    # Y[r, :] += sum_k A[r * lda + k * a_stride] * B[k, :] for r < m: rowacc_rows'
+    # sum in register tiles of 8 rows (smallblas.h), for the many-row products here
+    if floating is double:
+        gemm_acc_d(Y, ldy, A, lda, a_stride, B, ldb, m, K, n)
+    else:
+        gemm_acc_f(Y, ldy, A, lda, a_stride, B, ldb, m, K, n)
+
 
 cdef inline void hh_forward(floating *a, const floating *h, const floating *Whh,
                             const floating *WhhT, Py_ssize_t G, Py_ssize_t GH,
@@ -97,7 +117,7 @@ cdef inline void hh_forward(floating *a, const floating *h, const floating *Whh,
     if G == 1:
         matvec(a, Whh, WhhT, h, GH, H)
     else:
-        rowacc_rows(a, GH, h, H, 1, WhhT, GH, G, H, GH)
+        gemm_acc(a, GH, h, H, 1, WhhT, GH, G, H, GH)
 
 
 cdef inline void hh_backward(floating *dh, const floating *da, const floating *Whh,
@@ -107,7 +127,7 @@ cdef inline void hh_backward(floating *dh, const floating *da, const floating *W
     if G == 1:
         matvec(dh, WhhT, Whh, da, H, GH)
     else:
-        rowacc_rows(dh, H, da, GH, 1, Whh, H, G, GH, H)
+        gemm_acc(dh, H, da, GH, 1, Whh, H, G, GH, H)
 
 
 cdef inline void tanh_inplace(floating *x, Py_ssize_t n) noexcept nogil:
@@ -212,7 +232,7 @@ cdef double stack_forward(floating *s, double *logp, const Dims *d, Py_ssize_t G
                     for j in range(GH):
                         A[r * GH + j] += row[j]
         else:                                           # ... + X_{k-1} @ W_ih.T
-            rowacc_rows(A, GH, below, H, 1, WT + w_ih(d, k), GH, TG, H, GH)
+            gemm_acc(A, GH, below, H, 1, WT + w_ih(d, k), GH, TG, H, GH)
         cell_forward(d, base + d.hs, base + d.cs, A, base + d.Ahh, flat + w_hh(d, k),
                      WT + w_hh(d, k), flat + b_hh(d, k), G)
         if keep != NULL:
@@ -225,7 +245,7 @@ cdef double stack_forward(floating *s, double *logp, const Dims *d, Py_ssize_t G
     bias = flat + decoder_offset(d) + V * H
     for r in range(TG):
         memcpy(p + r * V, bias, V * sizeof(floating))
-    rowacc_rows(p, V, below, H, 1, WT + decoder_offset(d), V, TG, H, V)   # ys
+    gemm_acc(p, V, below, H, 1, WT + decoder_offset(d), V, TG, H, V)   # ys
     for r in range(TG):
         y_target = p[r * V + targets[r]]
         lse = softmax_forward(p + r * V, V)
@@ -255,10 +275,10 @@ cdef void stack_backward(floating *grad, floating *s, const Dims *d, Py_ssize_t 
         dy[r * V + targets[r]] -= 1                     # dy = ps - onehot(target)
         for v in range(V):
             g[v] += dy[r * V + v]                       # d decoder.bias += dy
-    rowacc_rows(grad + decoder_offset(d), H, dy, 1, V,  # d decoder.weight += dy.T @ X
+    gemm_acc(grad + decoder_offset(d), H, dy, 1, V,  # d decoder.weight += dy.T @ X
                 layer_output(d, s, d.L - 1, G, dropout), H, V, TG, H)
     memset(dH, 0, TG * H * sizeof(floating))
-    rowacc_rows(dH, H, dy, V, 1, dec, H, TG, V, H)      # dX = dy @ decoder.weight
+    gemm_acc(dH, H, dy, V, 1, dec, H, TG, V, H)      # dX = dy @ decoder.weight
     for k in range(d.L - 1, -1, -1):
         base = s + k * d.layer
         if dropout:                                     # dh = dX * keep * scale
@@ -274,7 +294,7 @@ cdef void stack_backward(floating *grad, floating *s, const Dims *d, Py_ssize_t 
         for r in range(TG):
             for j in range(GH):
                 g[j] += dAhh[r * GH + j]                # d bias_hh += dAhh
-        rowacc_rows(grad + w_hh(d, k), H, dAhh, 1, GH,  # d weight_hh += dAhh.T @ h[t-1]
+        gemm_acc(grad + w_hh(d, k), H, dAhh, 1, GH,  # d weight_hh += dAhh.T @ h[t-1]
                     base + d.hs, H, GH, TG, H)
         if k == 0:
             g = grad + w_ih(d, 0)
@@ -284,10 +304,10 @@ cdef void stack_backward(floating *grad, floating *s, const Dims *d, Py_ssize_t 
                     for j in range(GH):
                         g[j * V + x] += dA[r * GH + j]
         else:
-            rowacc_rows(grad + w_ih(d, k), H, dA, 1, GH,   # d weight_ih += dA.T @ X_{k-1}
+            gemm_acc(grad + w_ih(d, k), H, dA, 1, GH,   # d weight_ih += dA.T @ X_{k-1}
                         layer_output(d, s, k - 1, G, dropout), H, GH, TG, H)
             memset(dH, 0, TG * H * sizeof(floating))
-            rowacc_rows(dH, H, dA, GH, 1, flat + w_ih(d, k), H, TG, GH, H)  # dX = dA @ W_ih
+            gemm_acc(dH, H, dA, GH, 1, flat + w_ih(d, k), H, TG, GH, H)  # dX = dA @ W_ih
 
 
 # ---------------------------------------------------------------------------

@@ -2,13 +2,15 @@
 charrnn._stack, against charrnn.reference's stack functions.
 
 Every comparison is float64 unless the test says otherwise, and fails with the
-labelled maximum relative difference (conftest.assert_close).
+labelled maximum relative difference (conftest.assert_close). Tests taking the
+``build`` fixture run once per kernel build this CPU runs (portable, AVX2, AVX-512).
 """
 import math
 
 import numpy as np
 import pytest
 from conftest import POEM, assert_close
+from test_kernels import build  # noqa: F401  (a fixture: once per kernel build)
 
 from charrnn import _stack, reference
 from charrnn._dispatch import kernels
@@ -23,8 +25,9 @@ def unflatten(flat, cell, L, hidden, vocab):
     return {name: flat[o:o + int(np.prod(s))].reshape(s) for name, s, o in entries}
 
 
-def problem(cell, L, B, dropout, seed=0, scale=0.5):
+def problem(cell, L, B, dropout, seed=0, scale=0.5, sizes=(H, V, T)):
     """Random weights, inputs, targets, state and keep flags for one minibatch."""
+    H, V, T = sizes
     rng = np.random.RandomState(seed)
     S = _stack.CELLS[cell][2]
     _, P = _stack.layout(cell, L, H, V)
@@ -35,9 +38,9 @@ def problem(cell, L, B, dropout, seed=0, scale=0.5):
     return flat, inputs, targets, state, keep
 
 
-def reference_minibatch(cell, L, flat, inputs, targets, state, keep, dropout):
+def reference_minibatch(cell, L, flat, inputs, targets, state, keep, dropout, sizes=(H, V)):
     """Mean loss, summed gradients (name -> array) and new state, stream by stream."""
-    params = unflatten(flat, cell, L, H, V)
+    params = unflatten(flat, cell, L, *sizes)
     B = inputs.shape[0]
     loss, grads, new_state = 0.0, None, np.empty_like(state)
     for b in range(B):
@@ -53,7 +56,7 @@ def reference_minibatch(cell, L, flat, inputs, targets, state, keep, dropout):
 @pytest.mark.parametrize("B", [1, 5], ids=lambda b: f"B{b}")
 @pytest.mark.parametrize("L", [1, 2, 3], ids=lambda k: f"L{k}")
 @pytest.mark.parametrize("cell", CELLS)
-def test_loss_and_every_gradient_match_the_reference(cell, L, B, dropout):
+def test_loss_and_every_gradient_match_the_reference(cell, L, B, dropout, build):
     """Loss, each gradient and the new state agree with stack_lossFun to 1e-10."""
     flat, inputs, targets, state, keep = problem(cell, L, B, dropout)
     ws = _stack.Workspace(cell, L, H, V, T, B, np.float64, num_threads=2)
@@ -63,6 +66,25 @@ def test_loss_and_every_gradient_match_the_reference(cell, L, B, dropout):
     label = f"{cell} L={L} B={B} dropout={dropout}"
     assert_close(loss, want_loss, 1e-10, f"{label}: loss")
     for name, g in unflatten(grad, cell, L, H, V).items():
+        assert_close(g, want_grads[name], 1e-10, f"{label}: d {name}")
+    assert_close(new_state, want_state, 1e-10, f"{label}: new state")
+
+
+@pytest.mark.parametrize("hidden, vocab, B", [(37, 67, 9), (64, 40, 6), (19, 33, 17)])
+@pytest.mark.parametrize("cell", CELLS)
+def test_sizes_that_use_every_vector_path_match_the_reference(cell, hidden, vocab, B, build):
+    """Sizes past the vectors of every build, and not multiples of them; 2 layers,
+    dropout, groups of 4 and of 8 streams: loss and every gradient to 1e-10."""
+    L, steps, dropout = 2, 7, 0.3
+    flat, inputs, targets, state, keep = problem(cell, L, B, dropout, scale=0.2,
+                                                 sizes=(hidden, vocab, steps))
+    ws = _stack.Workspace(cell, L, hidden, vocab, steps, B, np.float64, num_threads=2)
+    loss, grad, new_state = _stack.loss_and_grad(ws, flat, inputs, targets, state, keep, dropout)
+    want_loss, want_grads, want_state = reference_minibatch(
+        cell, L, flat, inputs, targets, state, keep, dropout, sizes=(hidden, vocab))
+    label = f"{cell} H={hidden} V={vocab} B={B}"
+    assert_close(loss, want_loss, 1e-10, f"{label}: loss")
+    for name, g in unflatten(grad, cell, L, hidden, vocab).items():
         assert_close(g, want_grads[name], 1e-10, f"{label}: d {name}")
     assert_close(new_state, want_state, 1e-10, f"{label}: new state")
 
@@ -148,10 +170,12 @@ class Run:
 ADAM = dict(optimizer="adam", learning_rate=2e-3, clip=5.0)
 
 
+@pytest.mark.parametrize("B", [9, 17])
 @pytest.mark.parametrize("cell", CELLS)
-def test_one_and_two_threads_give_the_same_bits(cell):
-    """9 streams = groups of 4, 4 and 1; dropout on; 3 iterations."""
-    runs = [Run(cell, 2, 8, 9, threads=k, dropout=0.3, **ADAM) for k in (1, 2)]
+def test_one_and_two_threads_give_the_same_bits(cell, B, build):
+    """9 streams = groups of 4, 4 and 1; 17 = 8, 8 and 1; dropout on; 3 iterations."""
+    assert _stack.Workspace(cell, 2, 8, 20, 10, B, np.float64).group == (4 if B < 16 else 8)
+    runs = [Run(cell, 2, 8, B, threads=k, dropout=0.3, **ADAM) for k in (1, 2)]
     for run in runs:
         assert run.train(3) == (3, 0)
     one, two = runs
@@ -162,7 +186,7 @@ def test_one_and_two_threads_give_the_same_bits(cell):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_split_training_equals_one_call(cell, monkeypatch):
+def test_split_training_equals_one_call(cell, monkeypatch, build):
     """2N iterations in one call, N + N, and with masks drawn a few iterations per
     kernel call: the same bits, and the mask stream left in the same place."""
     options = dict(dropout=0.25, lr_schedule="cosine", warmup_iters=2, decay_iters=8,
@@ -198,7 +222,7 @@ def test_a_stop_consumes_only_the_masks_of_the_iterations_done(lr, done):
 
 @pytest.mark.parametrize("optimizer", ["adam", "adagrad"])
 @pytest.mark.parametrize("cell", CELLS)
-def test_short_training_matches_stack_train(cell, optimizer):
+def test_short_training_matches_stack_train(cell, optimizer, build):
     """5 iterations, 2 layers, 3 streams, dropout, clip_norm and a schedule: parameters,
     state and losses agree with reference.stack_train to 1e-8."""
     lr = 2e-3 if optimizer == "adam" else 0.05

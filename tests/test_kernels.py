@@ -9,38 +9,49 @@ from charrnn import _dispatch, _stack, core, nets, reference
 
 
 def available_builds():
-    builds = [("baseline", _dispatch.load("baseline")[0])]
-    if _dispatch._baseline.cpu_has_avx2_fma():
+    """(name, module or None, why it is missing) for every build of the kernels."""
+    builds = [("baseline", _dispatch.load("baseline")[0], "")]
+    for name, cpu_has in [("avx2", _dispatch._baseline.cpu_has_avx2_fma),
+                          ("avx512", _dispatch._baseline.cpu_has_avx512)]:
+        if not cpu_has():
+            builds.append((name, None, f"this CPU cannot run the {name} build"))
+            continue
         try:
-            builds.append(("avx2", _dispatch.load("avx2")[0]))
-        except ImportError:  # a build without the AVX2 variant (not x86-64)
-            pass
+            builds.append((name, _dispatch.load(name)[0], ""))
+        except ImportError:  # a build without the vector variants (not x86-64)
+            builds.append((name, None, f"this installation has no {name} build"))
     return builds
 
 
-BUILDS = available_builds()
+ALL_BUILDS = available_builds()
+BUILDS = [(name, module) for name, module, _ in ALL_BUILDS if module is not None]
 
 
-@pytest.fixture(params=[name for name, _ in BUILDS])
+@pytest.fixture(params=[pytest.param(name, marks=pytest.mark.skipif(module is None, reason=why))
+                        for name, module, why in ALL_BUILDS])
 def build(request, monkeypatch):
-    """Run the public API on one build of the kernels."""
+    """Run the public API on one build of the kernels (skipped where it cannot run)."""
     module = dict(BUILDS)[request.param]
     for user in (core, nets, _stack):  # every module that calls the kernels
         monkeypatch.setattr(user, "_kernels", module)
     return module
 
 
-def test_dispatch_picks_avx2_where_the_cpu_has_it_and_obeys_the_override(monkeypatch):
+def test_dispatch_picks_the_widest_build_the_cpu_runs_and_obeys_the_override(monkeypatch):
     info = charrnn.kernel_info()
-    assert info["variant"] in ("baseline", "avx2")
+    assert info["variant"] in ("baseline", "avx2", "avx512")
     assert info["threads"] >= 1
     assert _dispatch.load("baseline")[1] == "baseline"
-    if _dispatch._baseline.cpu_has_avx2_fma() and len(BUILDS) == 2:
-        assert _dispatch.load()[1] in ("avx2", "baseline")  # baseline if forced by env
-        monkeypatch.delenv("CHARRNN_KERNELS", raising=False)
-        assert _dispatch.load()[1] == "avx2"
-    monkeypatch.setenv("CHARRNN_KERNELS", "baseline")
-    assert _dispatch.load()[1] == "baseline"
+    monkeypatch.delenv("CHARRNN_KERNELS", raising=False)
+    assert _dispatch.load()[1] == BUILDS[-1][0]     # the widest that can run here
+    for name, module in BUILDS:
+        monkeypatch.setenv("CHARRNN_KERNELS", name)
+        assert _dispatch.load() == (module, name)
+    for name, module, why in ALL_BUILDS:
+        if module is None and "CPU" in why:
+            monkeypatch.setenv("CHARRNN_KERNELS", name)
+            with pytest.raises(ImportError, match="this CPU has no"):
+                _dispatch.load()
     monkeypatch.setenv("CHARRNN_KERNELS", "sse9")
     with pytest.raises(ValueError, match="CHARRNN_KERNELS must be one of"):
         _dispatch.load()
