@@ -434,8 +434,9 @@ def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seco
     dict
         ``machine`` (see :func:`machine_info`), ``text`` (source, characters,
         vocabulary size), ``settings`` (with ``torch``, where there are LSTM or GRU
-        minibatch rows: PyTorch's version, or None where it is not importable), and ``rows``: one dict per row with ``task`` ("train" or
-        "sample"), ``cell``, ``hidden_size``, ``config``, ``charrnn`` and
+        minibatch rows: PyTorch's version, or None where it is not importable), and
+        ``rows``: one dict per row with ``task`` ("train" or "sample"), ``cell``,
+        ``hidden_size``, ``config``, ``charrnn`` and
         ``reference`` (characters per second: ``median``, ``min``, ``max``,
         ``rounds``), ``ratio`` (the same over the per-round ratios charrnn /
         reference), and the units timed per run (``charrnn_units``,
