@@ -35,6 +35,15 @@ __all__ = ["run_bench", "format_table", "generated_text", "machine_info", "add_a
 
 SEQ_LENGTH = 25
 
+#: The cells the bench can time; ``"rnn"`` is the seeds' model (its rows as before).
+CELLS = ("rnn", "lstm", "gru")
+
+#: Adam's learning rate in the LSTM and GRU rows (charrnn, reference and PyTorch alike).
+CELL_LEARNING_RATE = 2e-3
+
+#: The LSTM and GRU minibatch rows: hidden size, streams, sequence length (float32).
+MINIBATCH = (256, 32, 50)
+
 # The generated text: tinyshakespeare's 65 characters, letters at English frequencies.
 _LOWER = "etaoinshrdlcumwfgypbvkjxqz"
 _LOWER_FREQ = [12.7, 9.1, 8.2, 7.5, 7.0, 6.7, 6.3, 6.1, 6.0, 4.3, 4.0, 2.8, 2.8, 2.4, 2.4,
@@ -142,16 +151,18 @@ def _calibrate(fn, target, n_max=10**9):
 
 
 class _ReferenceTrainer:
-    """Times ``reference.train`` for ``n`` iterations, its set-up subtracted.
+    """Times the reference's training loop for ``n`` iterations, its set-up subtracted.
 
-    ``reference.train`` builds the vocabulary and a list of indices before its loop;
-    it runs on a slice just long enough for the iterations (the full vocabulary
-    written first, so V is the full text's), and the time of the same call with
-    ``num_iterations=0`` (best of 3) is taken off.
+    ``reference.train`` (the seeds' model, ``cell=None``) or ``reference.stack_train``
+    (``cell="lstm"`` or ``"gru"``, Adam as the charrnn rows use) builds the vocabulary
+    and a list of indices before its loop; it runs on a slice just long enough for the
+    iterations (the full vocabulary written first, so V is the full text's), and the
+    time of the same call with ``num_iterations=0`` (best of 3) is taken off.
     """
 
-    def __init__(self, text, chars, hidden_size):
+    def __init__(self, text, chars, hidden_size, cell=None):
         self.text, self.prefix, self.hidden_size = text, "".join(chars), hidden_size
+        self.cell = cell
         self._setup = {}
 
     def _slice(self, n):
@@ -160,8 +171,13 @@ class _ReferenceTrainer:
 
     def _train(self, text, n):
         start = time.perf_counter()
-        reference.train(text, hidden_size=self.hidden_size, seq_length=SEQ_LENGTH,
-                        num_iterations=n)
+        if self.cell is None:
+            reference.train(text, hidden_size=self.hidden_size, seq_length=SEQ_LENGTH,
+                            num_iterations=n)
+        else:
+            reference.stack_train(text, cell=self.cell, hidden_size=self.hidden_size,
+                                  seq_length=SEQ_LENGTH, num_iterations=n,
+                                  learning_rate=CELL_LEARNING_RATE, optimizer="adam")
         return time.perf_counter() - start
 
     def __call__(self, n):
@@ -171,17 +187,91 @@ class _ReferenceTrainer:
         return max(self._train(text, n) - self._setup[n], 1e-9)
 
 
+def _import_torch():
+    """``torch``, or None where it cannot be imported (it is never a dependency)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+class _TorchTrainer:
+    """Times ``n`` training steps of the same network in PyTorch on the CPU.
+
+    ``nn.LSTM`` or ``nn.GRU`` (V inputs, H units) and an ``nn.Linear`` decoder in
+    ``dtype``, fed one-hot rows of an identity matrix (an embedding of the identity:
+    one gather, no dense product with a one-hot built each step); the text cut into
+    B streams walked T characters at a time, state carried between steps and reset
+    where charrnn resets it. A step is everything charrnn's iteration does: forward,
+    summed cross-entropy, backward, ``clip_grad_value_`` at ``clip``, Adam's update.
+    ``torch.set_num_threads(threads)`` around each timed run (then restored).
+    """
+
+    def __init__(self, torch, codes, cell, H, V, B, T, dtype, threads, clip=5.0):
+        self.torch, self.threads, self.clip = torch, threads, clip
+        self.B, self.T, self.V = B, T, V
+        dtype = getattr(torch, np.dtype(dtype).name)
+        per_stream = len(codes) // B
+        streams = np.asarray(codes[:B * per_stream], np.int64).reshape(B, per_stream)
+        self.data = torch.from_numpy(np.ascontiguousarray(streams.T))  # (per_stream, B)
+        self.eye = torch.eye(V, dtype=dtype)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](V, H).to(dtype)
+            self.decoder = torch.nn.Linear(H, V).to(dtype)
+        self.params = list(self.rnn.parameters()) + list(self.decoder.parameters())
+        self.optimizer = torch.optim.Adam(self.params, lr=CELL_LEARNING_RATE)
+        self.state, self.p = None, 0
+        self(2)  # PyTorch's first steps are many times slower than the rest: not timed
+
+    def _step(self):
+        torch, T = self.torch, self.T
+        if self.p + T + 1 >= self.data.shape[0]:
+            self.state, self.p = None, 0  # as charrnn: back to the start, state zeroed
+        inputs = self.eye[self.data[self.p:self.p + T]]  # (T, B, V) one-hot
+        targets = self.data[self.p + 1:self.p + T + 1]
+        out, state = self.rnn(inputs, self.state)
+        self.state = tuple(s.detach() for s in state) if isinstance(state, tuple) \
+            else state.detach()
+        logits = self.decoder(out)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, self.V),
+                                                 targets.reshape(-1), reduction="sum")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_value_(self.params, self.clip)
+        self.optimizer.step()
+        self.p += T
+
+    def _steps(self, n):
+        for _ in range(n):
+            self._step()
+
+    def __call__(self, n):
+        before = self.torch.get_num_threads()
+        if before != self.threads:
+            self.torch.set_num_threads(self.threads)
+        try:
+            return _seconds(self._steps, n)
+        finally:
+            if before != self.threads:
+                self.torch.set_num_threads(before)
+
+
 class _Task:
-    """One row of the table: a charrnn timing and the reference timing it is compared with."""
+    """One row of the table: a charrnn timing, the reference timing it is compared with,
+    and optionally PyTorch's."""
 
     def __init__(self, task, hidden_size, config, run_charrnn, run_reference, chars_per_unit,
-                 reference_row=None):
+                 reference_row=None, cell="rnn", run_torch=None):
         self.task, self.hidden_size, self.config = task, hidden_size, config
+        self.cell = cell
         self.run_charrnn, self.run_reference = run_charrnn, run_reference
+        self.run_torch = run_torch
         self.chars_per_unit = chars_per_unit  # characters per iteration (or per sample)
         self.reference_row = reference_row    # share another row's reference figure
-        self.n_charrnn = self.n_reference = None
-        self.charrnn, self.reference = [], []
+        self.n_charrnn = self.n_reference = self.n_torch = None
+        self.charrnn, self.reference, self.torch = [], [], []
 
     def name(self):
         return f"{self.task} H={self.hidden_size} {self.config}"
@@ -201,19 +291,22 @@ def _charrnn_supports(**options):
     return all(name in accepted for name in options)
 
 
-def _tasks(text, chars, hidden_sizes, extras):
-    """The rows: training and sampling at each size, then the float32 / minibatch extras."""
+def _fit_timer(model):
+    def fit(n):
+        return _seconds(model.fit, n)
+    return fit
+
+
+def _seed_tasks(text, chars, hidden_sizes, extras):
+    """The seeds' model: training and sampling at each size, then the float32 / minibatch
+    extras at H=100."""
     tasks = []
     ref_train = {}
     for H in hidden_sizes:
         model = CharRNN(chars, H, SEQ_LENGTH, seed=0)
         model.set_text(text)
-
-        def fit(n, model=model):
-            return _seconds(model.fit, n)
-
         trainer = _ReferenceTrainer(text, chars, H)
-        row = _Task("train", H, "float64", fit, trainer, SEQ_LENGTH)
+        row = _Task("train", H, "float64", _fit_timer(model), trainer, SEQ_LENGTH)
         ref_train[H] = row
         tasks.append(row)
 
@@ -248,29 +341,74 @@ def _tasks(text, chars, hidden_sizes, extras):
         except (TypeError, ValueError, NotImplementedError):
             continue  # accepted by the signature but not by this build
         batch = int(getattr(model, "batch_size", options.get("batch_size", 1)))
-
-        def fit(n, model=model):
-            return _seconds(model.fit, n)
-
         base = ref_train.get(H)
         run_reference = None if base else _ReferenceTrainer(text, chars, H)
-        tasks.append(_Task("train", H, config, fit, run_reference, SEQ_LENGTH * batch,
-                           reference_row=base))
+        tasks.append(_Task("train", H, config, _fit_timer(model), run_reference,
+                           SEQ_LENGTH * batch, reference_row=base))
     return tasks
 
 
-def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seconds=0.4,
-              text_length=1_000_000, extras=True, progress=None):
-    """Time charrnn against ``charrnn.reference``, interleaved, over several rounds.
+def _cell_tasks(text, chars, cell, hidden_sizes, minibatch, threads, torch):
+    """LSTM or GRU training: batch 1 float64 at each size against the reference, then
+    (``minibatch`` (H, B, T), unless None) float32 minibatches on ``threads`` threads
+    against the reference's batch-1 rate at H and, with ``torch``, PyTorch's."""
+    def model(H, T, **options):
+        m = CharRNN(chars, H, T, CELL_LEARNING_RATE, seed=0, cell=cell, optimizer="adam",
+                    **options)
+        m.set_text(text)
+        return m
 
-    For each hidden size H: training (``CharRNN.fit``, set-up excluded, against the
-    loop of ``reference.train``) and sampling (``charrnn.sample`` against
-    ``reference.sample`` with the same float64 weights), at ``seq_length`` 25. Where
-    this build of charrnn supports them, two more training rows at H=100: float32,
-    and minibatch ``batch_size=50, dtype="float32", num_threads=2``, both compared
-    with the reference's batch-1 float64 rate of the same round. Each round times
-    every row, charrnn then reference; each row's iteration counts are chosen once,
-    beforehand, so that a timed run takes about ``target_seconds``.
+    tasks, ref_train = [], {}
+    for H in hidden_sizes:
+        row = _Task("train", H, f"{cell} float64", _fit_timer(model(H, SEQ_LENGTH)),
+                    _ReferenceTrainer(text, chars, H, cell), SEQ_LENGTH, cell=cell)
+        ref_train[H] = row
+        tasks.append(row)
+    if minibatch is None:
+        return tasks
+    H, B, T = minibatch
+    base = ref_train.get(H)
+    run_reference = None if base else _ReferenceTrainer(text, chars, H, cell)
+    run_torch = None
+    if torch is not None:
+        char_to_ix = {ch: i for i, ch in enumerate(chars)}
+        codes = np.fromiter((char_to_ix[ch] for ch in text), np.int64, len(text))
+        run_torch = _TorchTrainer(torch, codes, cell, H, len(chars), B, T, "float32", threads)
+    fit = _fit_timer(model(H, T, dtype="float32", batch_size=B, num_threads=threads))
+    tasks.append(_Task("train", H, f"{cell} float32 B={B} T={T} {_threads(threads)}", fit,
+                       run_reference, T * B, reference_row=base, cell=cell,
+                       run_torch=run_torch))
+    return tasks
+
+
+def _threads(n):
+    return f"{n} thread" if n == 1 else f"{n} threads"
+
+
+def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seconds=0.4,
+              text_length=1_000_000, extras=True, progress=None, cells=CELLS,
+              minibatch=MINIBATCH):
+    """Time charrnn against ``charrnn.reference`` (and PyTorch), interleaved, over rounds.
+
+    The seeds' model (``"rnn"`` in ``cells``), at each hidden size H: training
+    (``CharRNN.fit``, set-up excluded, against the loop of ``reference.train``) and
+    sampling (``charrnn.sample`` against ``reference.sample`` with the same float64
+    weights), at ``seq_length`` 25. Where this build of charrnn supports them, two more
+    training rows at H=100: float32, and minibatch ``batch_size=50, dtype="float32",
+    num_threads=2``, both compared with the reference's batch-1 float64 rate of the same
+    round.
+
+    ``"lstm"`` and ``"gru"`` in ``cells``: training at each H, batch 1, float64, Adam,
+    against ``reference.stack_train``; then (with ``extras``) a minibatch row
+    ``minibatch = (H, B, T)``, float32, on the threads charrnn uses by default
+    (``kernel_info()["threads"]``), compared with the reference's batch-1 rate at that H
+    (the reference steps streams one by one: its rate per character does not depend on
+    B) and, where ``import torch`` works, with PyTorch on the CPU at the same thread
+    count (the same network, T, B, dtype, clip and optimizer; see ``_TorchTrainer``).
+
+    Each round times every row, charrnn then reference (then PyTorch); each row's
+    iteration counts are chosen once, beforehand, so that a timed run takes about
+    ``target_seconds``.
 
     Parameters
     ----------
@@ -279,24 +417,32 @@ def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seco
     hidden_sizes : sequence of int
     rounds : int
     target_seconds : float
-        Aimed duration of each timed run, for both charrnn and the reference.
+        Aimed duration of each timed run, for charrnn, the reference and PyTorch.
     text_length : int
         Length of the generated text when ``path`` is None.
     extras : bool
         Whether to add the float32 and minibatch rows (when supported).
     progress : callable, optional
         Called with a short str before each stage (the CLI prints it to stderr).
+    cells : sequence of {"rnn", "lstm", "gru"}
+        The cells to time, in this order.
+    minibatch : tuple of int (H, B, T)
+        The LSTM and GRU minibatch rows' hidden size, streams and sequence length.
 
     Returns
     -------
     dict
         ``machine`` (see :func:`machine_info`), ``text`` (source, characters,
-        vocabulary size), ``settings``, and ``rows``: one dict per row with ``task``
-        ("train" or "sample"), ``hidden_size``, ``config``, ``charrnn`` and
+        vocabulary size), ``settings`` (with ``torch``, where there are LSTM or GRU
+        minibatch rows: PyTorch's version, or None where it is not importable), and
+        ``rows``: one dict per row with ``task`` ("train" or "sample"), ``cell``,
+        ``hidden_size``, ``config``, ``charrnn`` and
         ``reference`` (characters per second: ``median``, ``min``, ``max``,
         ``rounds``), ``ratio`` (the same over the per-round ratios charrnn /
         reference), and the units timed per run (``charrnn_units``,
-        ``reference_units``: iterations for training, characters for sampling).
+        ``reference_units``: iterations for training, characters for sampling). Rows
+        timed against PyTorch also have ``torch``, ``torch_ratio`` (charrnn / PyTorch)
+        and ``torch_units``.
     """
     note = progress or (lambda message: None)
     rounds = int(rounds)
@@ -305,6 +451,14 @@ def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seco
     target_seconds = float(target_seconds)
     if not 0 < target_seconds < float("inf"):
         raise ValueError(f"target_seconds must be a finite number > 0, got {target_seconds}")
+    cells = tuple(cells)
+    unknown = [c for c in cells if c not in CELLS]
+    if unknown or not cells or len(set(cells)) != len(cells):
+        raise ValueError(f"cells must be distinct names among {', '.join(CELLS)}, got "
+                         f"{', '.join(map(str, cells)) or 'none'}")
+    H_mb, B_mb, T_mb = (int(x) for x in minibatch)
+    if min(H_mb, B_mb, T_mb) < 1:
+        raise ValueError(f"minibatch (H, B, T) must be positive integers, got {minibatch}")
     if path is None:
         text = generated_text(text_length)
         source = "generated text (charrnn.bench.generated_text)"
@@ -315,8 +469,22 @@ def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seco
     if len(text) < 2 * SEQ_LENGTH + 2:
         raise ValueError(f"the text has {len(text)} characters; the benchmark needs at least "
                          f"{2 * SEQ_LENGTH + 2}")
+    cell_minibatch = (H_mb, B_mb, T_mb) if extras else None
+    if cell_minibatch and set(cells) - {"rnn"} and len(text) < B_mb * (T_mb + 2):
+        raise ValueError(f"the text has {len(text)} characters; the minibatch rows (B={B_mb}, "
+                         f"T={T_mb}) need at least {B_mb * (T_mb + 2)}: a smaller minibatch, "
+                         f"or no extras")
 
-    tasks = _tasks(text, chars, hidden_sizes, extras)
+    machine = machine_info()
+    threads = int(machine["kernel"].get("threads", 1))
+    torch = _import_torch() if cell_minibatch else None
+    tasks = []
+    for cell in cells:
+        if cell == "rnn":
+            tasks += _seed_tasks(text, chars, hidden_sizes, extras)
+        else:
+            tasks += _cell_tasks(text, chars, cell, hidden_sizes, cell_minibatch, threads,
+                                 torch)
     # reference training runs on a slice of the text: at most this many iterations
     max_ref_iterations = max(1, (len(text) - SEQ_LENGTH - 2) // SEQ_LENGTH)
     for task in tasks:
@@ -325,6 +493,8 @@ def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seco
         if task.run_reference is not None:
             n_max = max_ref_iterations if task.task == "train" else 10**9
             task.n_reference = _calibrate(task.run_reference, target_seconds, n_max)
+        if task.run_torch is not None:
+            task.n_torch = _calibrate(task.run_torch, target_seconds)
 
     for r in range(rounds):
         note(f"round {r + 1} of {rounds}")
@@ -335,25 +505,38 @@ def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seco
                 scale = SEQ_LENGTH if task.task == "train" else 1
                 task.reference.append(task.n_reference * scale
                                       / task.run_reference(task.n_reference))
+            if task.run_torch is not None:
+                task.torch.append(task.n_torch * task.chars_per_unit
+                                  / task.run_torch(task.n_torch))
 
     rows = []
     for task in tasks:
         base = task.reference_row or task
         ratios = [c / b for c, b in zip(task.charrnn, base.reference)]
-        rows.append({
-            "task": task.task, "hidden_size": task.hidden_size, "config": task.config,
-            "charrnn": _summary(task.charrnn), "reference": _summary(base.reference),
-            "ratio": _summary(ratios), "charrnn_units": task.n_charrnn,
-            "reference_units": base.n_reference,
-        })
-    return {
-        "machine": machine_info(),
+        row = {
+            "task": task.task, "cell": task.cell, "hidden_size": task.hidden_size,
+            "config": task.config, "charrnn": _summary(task.charrnn),
+            "reference": _summary(base.reference), "ratio": _summary(ratios),
+            "charrnn_units": task.n_charrnn, "reference_units": base.n_reference,
+        }
+        if task.run_torch is not None:
+            row["torch"] = _summary(task.torch)
+            row["torch_ratio"] = _summary([c / t for c, t in zip(task.charrnn, task.torch)])
+            row["torch_units"] = task.n_torch
+        rows.append(row)
+    result = {
+        "machine": machine,
         "text": {"source": source, "characters": len(text), "vocab_size": len(chars)},
         "settings": {"seq_length": SEQ_LENGTH, "rounds": rounds,
-                     "target_seconds": target_seconds,
+                     "target_seconds": target_seconds, "cells": list(cells),
+                     "minibatch": list(cell_minibatch) if cell_minibatch else None,
+                     "threads": threads,
                      "reference": "charrnn.reference (numpy), batch 1, float64"},
         "rows": rows,
     }
+    if cell_minibatch and set(cells) - {"rnn"}:  # rows that PyTorch could run
+        result["settings"]["torch"] = torch.__version__ if torch is not None else None
+    return result
 
 
 def _rate(x):
@@ -383,16 +566,30 @@ def format_table(result):
         f"interleaved",
         "characters per second, median (min-max) over rounds; ratio = median of the "
         "per-round ratios to the reference",
-        "",
     ]
-    header = (f"{'task':<7}{'H':>5}  {'config':<24}{'charrnn':>24}{'reference':>24}"
-              f"{'ratio':>24}")
+    with_torch = any("torch" in row for row in result["rows"])
+    if "torch" in s and s["torch"] is None:
+        lines.append("PyTorch: not importable here, so no torch column")
+    elif "torch" in s:
+        lines.append(f"torch: PyTorch {s['torch']} on the CPU at the row's threads, the same "
+                     f"network, T, B, dtype, clip 5 and Adam (one-hot inputs); vs torch = "
+                     f"median of the per-round ratios to it")
+    lines.append("")
+    columns = [("charrnn", "charrnn", _rate), ("reference", "reference", _rate),
+               ("ratio", "ratio", _times)]
+    if with_torch:
+        columns += [("torch", "torch", _rate), ("torch_ratio", "vs torch", _times)]
+    header = f"{'task':<7}{'H':>5}  {'config':<33}" + "".join(
+        f" {title:>21}" for _, title, _ in columns)
     lines += [header, "-" * len(header)]
     for row in result["rows"]:
-        lines.append(f"{row['task']:<7}{row['hidden_size']:>5}  {row['config']:<24}"
-                     f"{_cell(row['charrnn'], _rate):>24}{_cell(row['reference'], _rate):>24}"
-                     f"{_cell(row['ratio'], lambda x: f'{x:.1f}x'):>24}")
+        lines.append(f"{row['task']:<7}{row['hidden_size']:>5}  {row['config']:<33}" + "".join(
+            f" {_cell(row[key], fmt) if key in row else '-':>21}" for key, _, fmt in columns))
     return "\n".join(lines)
+
+
+def _times(x):
+    return f"{x:.1f}x"
 
 
 #: Longest timed run ``--seconds`` asks for, and most ``--rounds``.
@@ -418,6 +615,14 @@ def add_arguments(parser):
     parser.add_argument("--seconds", type=_seconds_argument, default=0.4,
                         help=f"aimed duration of each timed run, at most {MAX_SECONDS:g} "
                              f"(default: %(default)s)")
+    parser.add_argument("--cells", default=",".join(CELLS),
+                        help="comma-separated cells to time, among "
+                             f"{', '.join(CELLS)}; rnn is the seeds' model "
+                             "(default: %(default)s)")
+    parser.add_argument("--minibatch", default=",".join(map(str, MINIBATCH)), metavar="H,B,T",
+                        help="hidden size, streams and sequence length of the LSTM and GRU "
+                             "float32 minibatch rows, timed against the reference and "
+                             "PyTorch when it is importable (default: %(default)s)")
     parser.add_argument("--no-extras", action="store_true",
                         help="skip the float32 and minibatch rows")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
@@ -425,25 +630,45 @@ def add_arguments(parser):
     return parser
 
 
-def _bench_memory(H, V):
-    """Bytes of one row of the benchmark at hidden size H: charrnn, then the reference.
+def _bench_memory(H, V, cells=("rnn",), minibatch=None):
+    """Bytes of the largest row of the benchmark at hidden size H: charrnn, then the
+    reference (or a minibatch row, ``minibatch`` = (H, B, T), float32).
 
-    The reference holds its parameters, Adagrad memory, gradients and their
+    The reference holds its parameters, optimizer memory, gradients and their
     temporaries in float64: about 5 copies of the parameters.
     """
-    P = 2 * H * V + H * H + H + V
-    return _cli.training_memory(H, V, SEQ_LENGTH, 1, np.float64) + 5 * 8 * P
+    need = 0
+    for cell in cells:
+        gates = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+        P = gates * H * (V + H + 2) + V * H + V
+        need = max(need, _cli.training_memory(H, V, SEQ_LENGTH, 1, np.float64, cell=cell)
+                   + 5 * 8 * P)
+        if minibatch is not None and cell != "rnn":
+            Hm, B, T = minibatch
+            need = max(need, _cli.training_memory(Hm, V, T, B, np.float32, cell=cell))
+    return need
+
+
+def _integers(value, option):
+    try:
+        numbers = tuple(int(x) for x in str(value).split(",") if x.strip())
+    except ValueError:
+        numbers = ()
+    if not numbers or min(numbers) < 1:
+        raise ValueError(f"{option} must be comma-separated positive integers, got {value!r}")
+    return numbers
 
 
 def run(args):
     """Run the benchmark from parsed ``args`` (see :func:`add_arguments`); print the table."""
-    try:
-        sizes = tuple(int(x) for x in str(args.hidden_sizes).split(",") if x.strip())
-    except ValueError:
-        raise ValueError(f"--hidden-sizes must be comma-separated integers, got "
-                         f"{args.hidden_sizes!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise ValueError(f"--hidden-sizes must be positive integers, got {args.hidden_sizes!r}")
+    sizes = _integers(args.hidden_sizes, "--hidden-sizes")
+    minibatch = _integers(args.minibatch, "--minibatch")
+    if len(minibatch) != 3:
+        raise ValueError(f"--minibatch must be three integers H,B,T, got {args.minibatch!r}")
+    cells = tuple(c.strip() for c in str(args.cells).split(",") if c.strip())
+    if not cells or any(c not in CELLS for c in cells) or len(set(cells)) != len(cells):
+        raise ValueError(f"--cells must be distinct names among {','.join(CELLS)}, got "
+                         f"{args.cells!r}")
     if not (0 < args.seconds <= MAX_SECONDS) or not 1 <= args.rounds <= MAX_ROUNDS:
         raise ValueError(f"--seconds must be in (0, {MAX_SECONDS:g}] and --rounds in "
                          f"[1, {MAX_ROUNDS}], got {args.seconds} and {args.rounds}")
@@ -452,8 +677,9 @@ def run(args):
         with _cli._reading(args.file, "file", "a text file"):
             V = len(_data.scan_vocabulary(args.file))
     H = max(sizes)
-    _cli.check_memory(_bench_memory(H, V), f"the benchmark at hidden size {H} ({V} "
-                                           f"characters)")
+    extras = not args.no_extras
+    _cli.check_memory(_bench_memory(H, V, cells, minibatch if extras else None),
+                      f"the benchmark at hidden size {H} ({V} characters)")
     if args.json:
         _cli.check_output(args.json, "JSON", [("the text", args.file)])
 
@@ -461,8 +687,9 @@ def run(args):
         print(f"bench: {message}", file=sys.stderr, flush=True)
 
     result = run_bench(args.file, hidden_sizes=sizes, rounds=args.rounds,
-                       target_seconds=args.seconds, extras=not args.no_extras,
-                       progress=None if args.quiet else progress)
+                       target_seconds=args.seconds, extras=extras,
+                       progress=None if args.quiet else progress, cells=cells,
+                       minibatch=minibatch)
     print(format_table(result))
     if args.json:
         with open(args.json, "w") as f:
