@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from . import cli as _cli
+from . import _cliutil as _util
 from . import data as _data
 from . import reference
 from .core import sample as _charrnn_sample
@@ -596,9 +596,9 @@ def _times(x):
 MAX_SECONDS = 60.0
 MAX_ROUNDS = 1000
 
-_seconds_argument = _cli._argument(float, "a number", lambda v: 0 < v <= MAX_SECONDS,
+_seconds_argument = _util.argument(float, "a number", lambda v: 0 < v <= MAX_SECONDS,
                                    f"a number > 0 and <= {MAX_SECONDS:g}")
-_rounds_argument = _cli._argument(int, "an integer", lambda v: 1 <= v <= MAX_ROUNDS,
+_rounds_argument = _util.argument(int, "an integer", lambda v: 1 <= v <= MAX_ROUNDS,
                                   f">= 1 and <= {MAX_ROUNDS}")
 
 
@@ -641,11 +641,11 @@ def _bench_memory(H, V, cells=("rnn",), minibatch=None):
     for cell in cells:
         gates = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
         P = gates * H * (V + H + 2) + V * H + V
-        need = max(need, _cli.training_memory(H, V, SEQ_LENGTH, 1, np.float64, cell=cell)
+        need = max(need, _util.training_memory(H, V, SEQ_LENGTH, 1, np.float64, cell=cell)
                    + 5 * 8 * P)
         if minibatch is not None and cell != "rnn":
             Hm, B, T = minibatch
-            need = max(need, _cli.training_memory(Hm, V, T, B, np.float32, cell=cell))
+            need = max(need, _util.training_memory(Hm, V, T, B, np.float32, cell=cell))
     return need
 
 
@@ -674,14 +674,14 @@ def run(args):
                          f"[1, {MAX_ROUNDS}], got {args.seconds} and {args.rounds}")
     V = 65
     if args.file is not None:
-        with _cli._reading(args.file, "file", "a text file"):
+        with _util.reading(args.file, "file", "a text file"):
             V = len(_data.scan_vocabulary(args.file))
     H = max(sizes)
     extras = not args.no_extras
-    _cli.check_memory(_bench_memory(H, V, cells, minibatch if extras else None),
+    _util.check_memory(_bench_memory(H, V, cells, minibatch if extras else None),
                       f"the benchmark at hidden size {H} ({V} characters)")
     if args.json:
-        _cli.check_output(args.json, "JSON", [("the text", args.file)])
+        _util.check_output(args.json, "JSON", [("the text", args.file)])
 
     def progress(message):
         print(f"bench: {message}", file=sys.stderr, flush=True)
@@ -706,8 +706,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return run(args)
-    except _cli.EXPECTED as e:
-        print(f"charrnn bench: error: {_cli.describe(e)}", file=sys.stderr)
+    except _util.EXPECTED as e:
+        print(f"charrnn bench: error: {_util.describe(e)}", file=sys.stderr)
         return 2
 
 
