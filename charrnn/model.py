@@ -807,6 +807,12 @@ class CharRNN:
                     f"training diverged: the loss became NaN or infinite at iteration "
                     f"{self.iteration}; the parameters are left as they were before it. "
                     f"Try a lower learning_rate (now {self.learning_rate}) or a clip.")
+            if status == 3:
+                raise ValueError(
+                    f"the training data holds an index outside the vocabulary [0, "
+                    f"{self._vocab_size}) at pointer {self._pointer}: the array given to "
+                    f"set_data was changed after it was checked; give it again with "
+                    f"set_data (the model is as it was before iteration {self.iteration})")
             if status == 2:
                 raise FloatingPointError(
                     f"training diverged: the update of iteration {self.iteration} made "

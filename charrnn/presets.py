@@ -15,15 +15,15 @@ __all__ = ["PRESETS", "describe"]
 #: name -> (what it is for, {argparse dest: value}).
 PRESETS: Dict[str, Any] = {
     "fast": ("the best validation loss in about 90 s on one thread", dict(
-        cell="lstm", num_layers=1, hidden_size=256, seq_length=50, batch_size=32,
+        cell="gru", num_layers=1, hidden_size=256, seq_length=50, batch_size=16,
         dtype="float32", optimizer="adam", learning_rate=4e-3, clip=5.0,
-        lr_schedule="cosine", warmup_iters=0, iterations=2600, time=90.0, threads=1,
-        val_frac=0.1, eval_every=500, print_every=100)),
+        lr_schedule="cosine", decay_iters=13000, iterations=15000, time=90.0, threads=1,
+        val_frac=0.1, eval_every=5000, print_every=500)),
     "best": ("the best validation loss in about 15 minutes on two threads", dict(
-        cell="lstm", num_layers=2, hidden_size=384, seq_length=64, batch_size=32,
-        dtype="float32", optimizer="adam", learning_rate=3e-3, clip=5.0, dropout=0.2,
-        lr_schedule="cosine", warmup_iters=100, iterations=12000, time=900.0, threads=2,
-        val_frac=0.1, eval_every=1000, print_every=200)),
+        cell="gru", num_layers=2, hidden_size=512, seq_length=64, batch_size=32,
+        dtype="float32", optimizer="adam", learning_rate=2e-3, clip=5.0, dropout=0.25,
+        lr_schedule="cosine", warmup_iters=100, decay_iters=6500, iterations=7000,
+        time=900.0, threads=2, val_frac=0.1, eval_every=2000, print_every=200)),
 }
 
 

@@ -391,7 +391,9 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
 
     Returns ``(iterations_done, p, n, smooth_loss, epochs_wrapped, status)``. It stops
     early (iterations_done < len(loss_out)) with status 1 at a non-finite loss, before
-    updating, and with status 2 after an update that made a parameter non-finite.
+    updating, with status 2 after an update that made a parameter non-finite, and with
+    status 3, before the iteration, where the text holds an index >= V (a caller's
+    array changed after it was checked).
     """
     cdef Py_ssize_t B = hprev.shape[0], NG = grads.shape[0], P = flat.shape[0]
     cdef Py_ssize_t L = data.shape[0] // B
@@ -408,6 +410,9 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
         for k in range(n_iter):
             if walk(&p, &reset, n, T, L, wrap, reset_each_epoch) and n > 0:
                 wrapped += 1
+            if not window_in_range(&data[0], L, p, T, B, V):
+                status = 3                              # an index outside the vocabulary
+                break
             if reset:
                 memset(&hprev[0, 0], 0, B * H * sizeof(floating))
             transpose(&WhhT[0, 0], Whh, H, H)

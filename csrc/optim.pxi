@@ -227,6 +227,20 @@ cdef inline bint walk(Py_ssize_t *p, bint *reset, int64_t n, Py_ssize_t T, Py_ss
     return wrap_now
 
 
+cdef inline bint window_in_range(const index_t *data, Py_ssize_t L, Py_ssize_t p,
+                                 Py_ssize_t T, Py_ssize_t B, Py_ssize_t V) noexcept nogil:
+    # Whether data[b*L + p : b*L + p + T + 1] < V for every stream b: the text may be a
+    # caller's array (set_data) written to between fit calls; O(B*T) per iteration,
+    # next to the O(B*T*H*H) of the step it guards.
+    cdef Py_ssize_t b, t
+    cdef index_t top = 0
+    for b in range(B):
+        for t in range(T + 1):
+            if data[b * L + p + t] > top:
+                top = data[b * L + p + t]
+    return top < V
+
+
 cdef void sum_groups(floating *grads, Py_ssize_t NG, Py_ssize_t P,
                      int num_threads) noexcept nogil:
     # grads (NG, P): row 0 += rows 1 .. NG-1, always in that order, so that the sum

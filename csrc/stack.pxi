@@ -479,6 +479,9 @@ def stack_train(const index_t[::1] data,            # (N,) the encoded text
         for k in range(n_iter):
             if walk(&p, &reset, n, T, Ls, wrap, reset_each_epoch) and n > 0:
                 wrapped += 1
+            if not window_in_range(&data[0], Ls, p, T, B, V):
+                status = 3                              # an index outside the vocabulary
+                break
             if reset:
                 memset(&state[0], 0, S * L * B * H * sizeof(floating))
             fill_window(&window[0], &data[0], Ls, p, &d, B)

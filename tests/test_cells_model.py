@@ -260,3 +260,18 @@ def test_train_fills_in_the_cosine_decay_from_the_run():
     assert model.decay_iters == 7
     model = charrnn.train(TEXT, hidden_size=6, seq_length=10, epochs=2, lr_schedule="cosine")
     assert model.decay_iters == model.iteration == 2 * model.iterations_per_epoch()
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_data_changed_after_set_data_is_caught_by_the_kernel(cell):
+    """A caller's array written to after set_data checked it: a clear error, no crash."""
+    model = charrnn.CharRNN(sorted(set(TEXT)), 8, 10, cell=cell, batch_size=2)
+    data = charrnn.data.encode(TEXT, model.chars).copy()
+    model.set_data(data)
+    model.fit(3)
+    before = model._flat.copy()
+    data[data.size // 2 + 100] = 250  # past the vocabulary, in stream 1's coming windows
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        model.fit(40)
+    assert model.iteration < 43 and np.isfinite(model._flat).all()
+    assert not np.array_equal(before, model._flat)  # the iterations before it were done
