@@ -115,3 +115,23 @@ def test_cosine_without_decay_iters_decays_over_the_target(work):
     model = charrnn.load(work / "c.npz")
     assert model.decay_iters == 30
     np.testing.assert_equal(model.history.loss.size, 30)
+
+
+def test_the_readme_preset_commands_run(work):
+    """The README's ``--preset`` commands (``shell`` block: long runs), cut to 2 seconds
+    by an explicit ``--time`` (options given on the command line win)."""
+    import re
+    import shlex
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    commands = [line.split("#")[0] for block in re.findall(r"```shell\n(.*?)```", readme, re.S)
+                for line in block.splitlines() if "--preset" in line]
+    assert {shlex.split(c)[4] for c in commands} == set(presets.PRESETS)
+    (work / "tinyshakespeare.txt").write_text(charrnn.default_corpus()[:30000], encoding="utf-8")
+    for command in commands:
+        argv = shlex.split(command)[1:] + ["--time", "2", "--quiet"]
+        run(*argv, cwd=work)
+        name = argv[argv.index("--checkpoint") + 1]
+        model = charrnn.load(work / name)
+        preset = presets.PRESETS[argv[argv.index("--preset") + 1]][1]
+        assert (model.cell, model.hidden_size) == (preset["cell"], preset["hidden_size"])
