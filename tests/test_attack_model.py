@@ -7,6 +7,7 @@ the case that caused it instead of killing pytest; after a crash the remaining
 cases run in a new child.
 """
 import json
+import os
 import subprocess
 import sys
 
@@ -224,8 +225,11 @@ def run_cases(names):
     while len(outcomes) < len(names):
         todo = [n for n in names if n not in outcomes]
         payload = json.dumps([[n, CASES[n][0]] for n in todo])
+        # from the tests' folder: "python -c" puts its folder first on sys.path, and a
+        # source checkout's charrnn/ (without the compiled kernels) must not shadow the
+        # installed package
         p = subprocess.run([sys.executable, "-c", RUNNER], input=payload, capture_output=True,
-                           text=True, timeout=TIMEOUT)
+                           text=True, timeout=TIMEOUT, cwd=os.path.dirname(__file__))
         started = None
         for line in p.stdout.splitlines():
             word, _, rest = line.partition(" ")
