@@ -57,3 +57,14 @@ def sequences_text(n, seed=0):
     rng = np.random.RandomState(seed)
     words = np.array(["ae", "buu", "ciii"])
     return "".join(words[rng.choice(3, size=n, p=[0.4, 0.3, 0.3])])
+
+
+def under_asan():
+    """Whether this process runs with AddressSanitizer's runtime (``.ci/asan``).
+
+    Its shadow memory needs terabytes of address space (no ``RLIMIT_AS`` test can
+    run), its quarantine keeps freed memory resident (RSS means nothing), and it
+    catches SIGSEGV itself (a crash exits with status 1 and its report).
+    """
+    with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+        return "libasan" in f.read()

@@ -31,7 +31,7 @@ import charrnn
 from charrnn import checkpoint, cli, data
 from charrnn.bench import generated_text
 
-from conftest import POEM
+from conftest import POEM, under_asan
 
 EXE = Path(sys.executable).parent / "charrnn"
 CHARRNN = [str(EXE)] if EXE.exists() else [sys.executable, "-m", "charrnn"]
@@ -223,6 +223,8 @@ def _limit_address_space():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS as on Linux")
+@pytest.mark.skipif(sys.platform.startswith("linux") and under_asan(),
+                    reason="AddressSanitizer's shadow memory cannot fit under RLIMIT_AS")
 def test_the_memory_check_respects_rlimit_as(work):
     # 8000 hidden units: 0.5 GB for each (H, H) float64 matrix, several of them; the
     # machine may have the memory, a 1 GiB address space has not
@@ -454,6 +456,8 @@ def peak_rss(args, cwd):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in kB on Linux")
+@pytest.mark.skipif(sys.platform.startswith("linux") and under_asan(),
+                    reason="AddressSanitizer keeps freed memory resident: RSS means nothing")
 def test_peak_memory_of_a_20_mb_text_is_a_few_bytes_per_character(tmp_path):
     """Before: about 16 bytes per character (a 50 MB text peaked at 786 MB)."""
     piece = generated_text(1_000_000, seed=1)  # 65 characters: one byte per index

@@ -13,7 +13,7 @@ import pytest
 
 import charrnn
 
-from conftest import POEM
+from conftest import POEM, under_asan
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/statm"),
                                 reason="reads resident memory from /proc/self/statm (Linux)")
@@ -22,12 +22,6 @@ PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 #: Allowed growth after the warm-up (measured: 0 to 24 kB; the loops allocate and free
 #: hundreds of MB).
 BOUND = 1024 * 1024
-
-
-def under_asan():
-    """ASan's quarantine keeps freed memory resident on purpose: RSS means nothing there."""
-    with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
-        return "libasan" in f.read()
 
 
 def rss():
