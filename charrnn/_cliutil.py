@@ -13,7 +13,9 @@ import stat
 
 import numpy as np
 
+from . import _stack
 from . import checkpoint as _checkpoint
+from . import nets as _nets
 from . import data as _data
 
 __all__ = ["CLIError", "EXPECTED", "describe", "reading", "check_output", "available_memory",
@@ -135,9 +137,9 @@ def training_memory(H, V, T, B, dtype, built=False, cell="rnn", num_layers=1):
     and evaluation.
     """
     size = np.dtype(dtype).itemsize
-    gates, slots = {"rnn": (1, 1), "lstm": (4, 2), "gru": (3, 1)}[cell]
+    _, gates, slots = _stack.CELLS[cell]
     GH, L = gates * H, num_layers
-    P = GH * (V + H + 2) + (L - 1) * GH * (2 * H + 2) + V * H + V
+    P = _nets.make(cell, num_layers, H, V).P
     G = min(B, 4)
     groups = -(-B // G)
     build = 0 if built else max(16 * P + size * P, 8 * P + 3 * size * P) + slots * L * B * H * size

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import _validate as check
 from ._dispatch import kernels as _kernels
+from .schedule import SCHEDULES
 
 __all__ = ["CELLS", "LR_SCHEDULES", "Workspace", "layout", "loss_and_grad", "train",
            "advance", "logprobs", "sample"]
@@ -24,8 +25,8 @@ __all__ = ["CELLS", "LR_SCHEDULES", "Workspace", "layout", "loss_and_grad", "tra
 #: cell name -> (kernel code, gates G, state slots S). Codes shared with csrc/stack.pxi.
 CELLS = {"rnn": (0, 1, 1), "lstm": (1, 4, 2), "gru": (2, 3, 1)}
 
-#: lr_schedule name -> kernel code (csrc/optim.pxi).
-LR_SCHEDULES = {"constant": 0, "cosine": 1, "step": 2}
+#: lr_schedule name -> kernel code (csrc/optim.pxi), as charrnn.schedule defines them.
+LR_SCHEDULES = SCHEDULES
 
 #: wrap name -> kernel code: the seeds' iteration walk (001/003), or epochs (002/004).
 WRAPS = {"iterations": 0, "epochs": 1}

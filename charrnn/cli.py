@@ -467,16 +467,6 @@ def _train(args, stack):
     _check_training_memory(options["hidden_size"], V, T, B, options["dtype"],
                            built=model is not None, cell=options["cell"],
                            num_layers=options["num_layers"])
-    # a cosine schedule without --decay-iters decays over the run's target (known below)
-    cosine_over_run = options["lr_schedule"] == "cosine" and options["decay_iters"] is None
-    if model is None:
-        model = CharRNN(scan.chars, **dict(options, lr_schedule="constant")
-                        if cosine_over_run else options)
-    indices = encode_text(path, text_options, name, model.chars, scan)
-    model.set_data(indices[:n_train])
-    val_indices = indices[n_train:]
-    if args.threads is not None:
-        model.num_threads = args.threads  # how fast, not what: free to change on resume
 
     # what to run: a total number of iterations, counted from the start of training
     target = dict(saved["target"]) if saved and saved["target"] else {}
@@ -487,20 +477,22 @@ def _train(args, stack):
     elif not target:
         target = {"iterations": 5000}
     schedule = "epochs" if "epochs" in target else "iterations"
-    if model.schedule is not None and model.iteration > 0 and model.schedule != schedule:
+    if model is not None and model.iteration > 0 and model.schedule not in (None, schedule):
         raise CLIError(f"{args.resume} was trained by {model.schedule}; give "
                        f"--{model.schedule} to continue it")
-    if schedule == "epochs":
-        total = target["epochs"] * model.iterations_per_epoch()
+    if schedule == "epochs":  # CharRNN.iterations_per_epoch of the training part
+        total = target["epochs"] * ((n_train // B - 1) // T)
     else:
         total = target["iterations"]
-    if cosine_over_run and model.iteration == 0:
-        model.decay_iters = max(total, 1)
-        model.lr_schedule = "cosine"
-    try:
-        model._lr_plan()  # the schedule's options together, before anything is saved
-    except ValueError as e:
-        raise CLIError(str(e)) from None
+    if model is None:
+        if options["lr_schedule"] == "cosine" and options["decay_iters"] is None:
+            options["decay_iters"] = max(total, 1)  # a cosine decays over the run's target
+        model = CharRNN(scan.chars, **options)
+    indices = encode_text(path, text_options, name, model.chars, scan)
+    model.set_data(indices[:n_train])
+    val_indices = indices[n_train:]
+    if args.threads is not None:
+        model.num_threads = args.threads  # how fast, not what: free to change on resume
 
     meta = dict(text_options, val_frac=val_frac, eval_every=eval_every,
                 text_sha256=scan.sha256, target=target,

@@ -102,7 +102,7 @@ class SeedsNet:
     # -- training -------------------------------------------------------------------
 
     def workspace(self, T: int, B: int, dtype, num_threads: int):
-        return _SeedsWorkspace(self.H, self.V, T, B, dtype, num_threads)
+        return _SeedsWorkspace(self.H, self.V, self.P, T, B, dtype, num_threads)
 
     def train(self, ws, data, flat, m1, m2, state, loss_out, smooth_out, *, p, n,
               smooth_loss, optimizer, learning_rate, lr_schedule, warmup_iters, decay_iters,
@@ -158,10 +158,9 @@ class SeedsNet:
 class _SeedsWorkspace:
     """Scratch of the seeds' training loop, allocated once per ``fit``."""
 
-    def __init__(self, H, V, T, B, dtype, num_threads):
+    def __init__(self, H, V, P, T, B, dtype, num_threads):
         G = min(B, _stack.STREAMS_PER_GROUP)  # fixed by B alone: results don't depend
         NG = -(-B // G)                       # on the number of threads
-        P = 2 * H * V + H * H + H + V
         self.T, self.G = T, G
         self.grads = np.empty((NG, P), dtype)
         self.hs, self.ps = np.empty((NG, (T + 1) * G * H), dtype), np.empty((NG, T * G * V), dtype)

@@ -17,8 +17,8 @@ For update ``n`` (0-based: the number of updates made before it):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, Dict, Optional
+from dataclasses import dataclass
+from typing import Optional
 
 from . import _validate as check
 
@@ -82,23 +82,6 @@ class Schedule:
             if self.min_lr > self.learning_rate:
                 raise ValueError(f"min_lr ({self.min_lr}) must not exceed learning_rate "
                                  f"({self.learning_rate})")
-
-    @property
-    def code(self) -> int:
-        return SCHEDULES[self.lr_schedule]
-
-    def kernel_args(self) -> Dict[str, Any]:
-        """The keyword arguments of the compiled loops that describe this schedule."""
-        return dict(lr=self.learning_rate, lr_schedule=self.code, warmup_iters=self.warmup_iters,
-                    decay_iters=self.decay_iters or 0, min_lr=self.min_lr or 0.0,
-                    lr_decay=self.lr_decay, decay_every=self.decay_every)
-
-    def as_dict(self) -> Dict[str, Any]:
-        return asdict(self)
-
-    def at(self, n: int) -> float:
-        """The learning rate of update ``n`` (0-based)."""
-        return lr_at(n, **{k: v for k, v in asdict(self).items()})
 
 
 def lr_at(n: int, learning_rate: float, lr_schedule: str = "constant", warmup_iters: int = 0,

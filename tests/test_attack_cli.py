@@ -32,6 +32,7 @@ from charrnn import checkpoint, cli, data
 from charrnn.bench import generated_text
 
 from conftest import POEM, under_asan
+from test_cli import work  # noqa: F401  (a fixture: a folder holding poem.txt)
 
 EXE = Path(sys.executable).parent / "charrnn"
 CHARRNN = [str(EXE)] if EXE.exists() else [sys.executable, "-m", "charrnn"]
@@ -57,12 +58,6 @@ def one_line(err, *fragments, prefix="charrnn: error: "):
     for fragment in fragments:
         assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
     return lines[0]
-
-
-@pytest.fixture
-def work(tmp_path):
-    (tmp_path / "poem.txt").write_text(POEM * 10, encoding="utf-8")
-    return tmp_path
 
 
 @pytest.fixture
