@@ -24,7 +24,8 @@ import numpy as np
 
 from . import _validate as check
 
-__all__ = ["shakespeare", "shakespeare_file", "seed004", "SEED004_WORDS", "SYNTHETIC"]
+__all__ = ["shakespeare", "shakespeare_file", "seed004", "SEED004_WORDS", "MAX_SYMBOLS",
+           "SYNTHETIC"]
 
 #: Seed 004's words, for the symbols 0, 1, 2 (a, b, c).
 SEED004_WORDS = ("ae", "buu", "ciii")
@@ -42,7 +43,7 @@ def shakespeare() -> str:
     Returns
     -------
     str
-        The whole text, newlines as in the file; 65 distinct characters.
+        The whole text (about 100,000 characters, 61 distinct), newlines as in the file.
     """
     return _corpus().read_text(encoding="utf-8")
 
