@@ -119,8 +119,9 @@ def initialize_parameters(hidden_size: int, vocab_size: int, rng: RNG = None,
     adagrad_mem_vars : tuple (mWxh, mWhh, mWhy, mbh, mby)
         Zeros, shaped like the parameters.
     """
-    parameters = init_params(hidden_size, vocab_size, rng, dtype)
-    return parameters, tuple(np.zeros_like(a) for a in parameters)
+    Wxh, Whh, Why, bh, by = parameters = init_params(hidden_size, vocab_size, rng, dtype)
+    zeros = np.zeros_like
+    return parameters, (zeros(Wxh), zeros(Whh), zeros(Why), zeros(bh), zeros(by))
 
 
 def get_one_hot(p: int, char_to_ix: Dict[str, int], data: str, vocab_size: int,
@@ -313,9 +314,9 @@ def backward_propogation(X: npt.ArrayLike, Y: npt.ArrayLike, caches: Mapping,
     _kernels.backward_caches(inputs, targets, hs, ps, Whh, Why, grad, np.empty((T, V), dt),
                              np.empty((T, H), dt), np.empty(H, dt), np.empty((H, H), dt),
                              act, True, c)
-    cuts = np.cumsum([H * V, H * H, V * H, H])
-    shapes = ((H, V), (H, H), (V, H), (H, 1), (V, 1))
-    return tuple(g.reshape(s) for g, s in zip(np.split(grad, cuts), shapes))
+    dWxh, dWhh, dWhy, dbh, dby = np.split(grad, np.cumsum([H * V, H * H, V * H, H]))
+    return (dWxh.reshape(H, V), dWhh.reshape(H, H), dWhy.reshape(V, H), dbh.reshape(H, 1),
+            dby.reshape(V, 1))
 
 
 def _updatable(a, name, shape, dt):
