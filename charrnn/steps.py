@@ -363,12 +363,12 @@ def update_parameters(parameters: Params, grads: Sequence[np.ndarray],
     dt = parameters[0].dtype.type
     shapes = ((H, V), (H, H), (V, H), (H, 1), (V, 1))
     lr = check.real(learning_rate, "learning_rate", positive=True)
+    for what, seq in (("grads", grads), ("adagrad_mem_vars", adagrad_mem_vars)):
+        if not isinstance(seq, (tuple, list)) or len(seq) != 5:
+            raise ValueError(f"{what} must be a tuple of five arrays, shaped like "
+                             f"(Wxh, Whh, Why, bh, by)")
     triples = []
     for k, (name, shape) in enumerate(zip(check.PARAM_NAMES, shapes)):
-        for what, seq in (("grads", grads), ("adagrad_mem_vars", adagrad_mem_vars)):
-            if not isinstance(seq, (tuple, list)) or len(seq) != 5:
-                raise ValueError(f"{what} must be a tuple of five arrays, shaped like "
-                                 f"(Wxh, Whh, Why, bh, by)")
         param = _updatable(parameters[k], name, shape, dt)
         dparam = check.float_array(grads[k], "d" + name, shape, dt)
         mem = _updatable(adagrad_mem_vars[k], "m" + name, shape, dt)

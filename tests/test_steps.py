@@ -222,6 +222,14 @@ def test_misuse_is_a_clear_error():
         steps.compute_cost(Y, {k: v for k, v in caches.items() if k != "A3"} | {"x": 0})
     with pytest.raises(ValueError, match="caches must be"):
         steps.backward_propogation(X, Y, [1, 2, 3], params)
+    with pytest.raises(ValueError, match="caches must hold columns"):
+        steps.compute_cost(Y, {"h0": 1, "A1": 2, "h1": 3})
+    with pytest.raises(ValueError, match="caches has 1 entries"):
+        steps.compute_cost(Y, {"h0": hprev})
+    with pytest.raises(ValueError, match="caches' A must have dtype"):
+        steps.compute_cost(Y, {k: v.astype(int) for k, v in caches.items()})
+    with pytest.raises(ValueError, match="caches' arrays differ in shape"):
+        steps.compute_cost(Y, dict(caches, A2=np.ones((4, 1))))
     other = random_params(np.random.RandomState(0), 5, 3, 0.1)
     with pytest.raises(ValueError, match=r"caches' h must have shape \(6, 5\)"):
         steps.backward_propogation(X, Y, caches, other)
