@@ -713,7 +713,7 @@ def _cmd_eval(args):
     nats = model.evaluate(encode_text(args.file, options, args.file, model.chars, scan),
                           start=start)
     print(f"{args.file}: {nats:.4f} nats/char, {nats / math.log(2):.4f} bits/char "
-          f"({scan.length:,} characters, from {_STARTS[start]})")
+          f"({scan.length:,} characters) from {_STARTS[start]}")
     return 0
 
 
@@ -1056,7 +1056,7 @@ def build_parser():
                         "print it)")
     p.add_argument("--ylim", metavar=("LO", "HI"), nargs=2, type=_finite_float,
                    help="y-axis range (default: that of the smooth and validation losses "
-                        f"after the first {PLOT_SKIP:.0%} of the iterations)")
+                        f"after the first {PLOT_SKIP * 100:g}%% of the iterations)")
     p.add_argument("--log-y", action="store_true", help="logarithmic y-axis")
     p.add_argument("--raw", action=argparse.BooleanOptionalAction,
                    help="draw the loss of each iteration behind the smooth loss (default: "
