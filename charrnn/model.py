@@ -862,11 +862,11 @@ class CharRNN:
         while left > 0:
             k = min(to_report, left)
             self._check_training(T)  # at each call: the callback may have set new data
-            if self._reset_every:
-                since = self._iteration % self._reset_every
+            if self.reset_every:
+                since = self._iteration % self.reset_every
                 if since == 0:
                     self._state[...] = 0  # every stream starts this iteration from zero
-                k = min(k, self._reset_every - since)
+                k = min(k, self.reset_every - since)
             loss_out, smooth_out = self._history._reserve(k)
             (done, self._pointer, self._iteration, self._smooth_loss, wrapped,
              status) = self._net.train(
@@ -926,7 +926,7 @@ class CharRNN:
     def default_start(self) -> str:
         """The state ``start=None`` means: ``'zero'`` when the model trains with zero-state
         resets (``reset_every`` > 0), else ``'carried'`` (see :meth:`evaluate`)."""
-        return "zero" if self._reset_every else "carried"
+        return "zero" if self.reset_every else "carried"
 
     @default_start.setter
     def default_start(self, value):
@@ -1288,8 +1288,9 @@ def train(text: Union[str, Tuple[np.ndarray, Sequence[str]]], hidden_size: int =
         ``clip_norm``, ``bptt``, ``reset_each_epoch``, ``dtype``, ``beta1``, ``beta2``,
         ``decay_rate``, ``eps``, ``batch_size``, ``num_threads``, ``lr_schedule``,
         ``warmup_iters``, ``decay_iters``, ``min_lr``, ``lr_decay``, ``decay_every``,
-        ``reset_every``: see :class:`CharRNN`. A ``cosine`` schedule without ``decay_iters`` decays over
-        this run (``num_iterations``, or the iterations of ``epochs``).
+        ``reset_every``: see :class:`CharRNN`. A ``cosine`` schedule without
+        ``decay_iters`` decays over this run (``num_iterations``, or the iterations of
+        ``epochs``).
 
     Returns
     -------
