@@ -365,7 +365,8 @@ class CharRNN:
     ``activation``, ``seed``, ``cell``, ``num_layers``, ``dropout``: build a new
     CharRNN) and where its training stands
     (``iteration``, ``pointer``, ``epoch``, ``schedule``, ``smooth_loss``,
-    ``history``: only ``fit`` and :func:`charrnn.load` move them). As a second line
+    ``history``: only ``fit`` and :func:`charrnn.load` move them), and
+    ``default_start``, which follows ``reset_every``. As a second line
     of defence, every call that runs a kernel (``fit``, ``sample``, ``generate``,
     ``evaluate``) first checks the model's buffers against its sizes and raises
     RuntimeError if they disagree.
