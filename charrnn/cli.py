@@ -1,4 +1,5 @@
-"""The ``charrnn`` command line: ``train``, ``sample``, ``eval``, ``plot`` (and ``bench``).
+"""The ``charrnn`` command line: ``train``, ``sample``, ``eval``, ``plot``, ``history`` (and
+``bench``).
 
 Only this module writes to the terminal. Errors are one line, ``charrnn: error: ...``
 on stderr, with exit status 2: wrong input (files, options, checkpoints and their
@@ -36,7 +37,7 @@ from . import presets as _presets
 from ._version import __version__
 from ._cliutil import (EXPECTED, CLIError, argument as _argument, check_memory, check_output, describe, reading as _reading,
                        training_memory)
-from .model import CharRNN, load_with_meta
+from .model import STARTS, CharRNN, load_with_meta
 from .schedule import SCHEDULES
 
 #: Model options of ``charrnn train``: argparse dest, CharRNN keyword, default.
@@ -47,7 +48,7 @@ MODEL_OPTIONS = (
     ("decay_rate", 0.95), ("eps", 1e-8), ("batch_size", 1),
     ("cell", "rnn"), ("num_layers", 1), ("dropout", 0.0), ("clip_norm", None),
     ("lr_schedule", "constant"), ("warmup_iters", 0), ("decay_iters", None), ("min_lr", None),
-    ("lr_decay", 0.97), ("decay_every", 1000),
+    ("lr_decay", 0.97), ("decay_every", 1000), ("reset_every", 0),
 )
 #: Text options of ``charrnn train``, kept in the checkpoint so that ``eval`` and
 #: ``--resume`` read text the same way.
@@ -64,6 +65,8 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM and SIGHUP give 128 + theirs
 MAX_COUNT = 2**62
 #: Longest sample printed by ``train`` (``charrnn sample`` streams any length).
 MAX_SAMPLE_LENGTH = 10**6
+#: ``eval``'s words for the states of ``--start``.
+_STARTS = {"carried": "the carried state", "zero": "a zero state"}
 #: Highest ``plot --dpi``: 8 x 4.5 inches at 1200 dpi is a 207 MB image in memory.
 MAX_DPI = 1200
 
@@ -576,9 +579,17 @@ def _train(args, stack):
                 synthetic=synthetic, version=__version__)
     best = min(model.history.val_loss, default=math.inf)
     bytes_mode = text_options["bytes"]
+    val_at = model.history.val_iteration[-1] if len(model.history.val_loss) else None
 
-    def val_bits():
-        return model.evaluate(val_indices) / math.log(2)
+    def validate():
+        """Record the validation loss (the model's default start) and keep the best."""
+        nonlocal best, val_at
+        bits = model.evaluate(val_indices) / math.log(2)
+        model.history.add_val_loss(model.iteration, bits)
+        val_at = model.iteration
+        if args.keep_best and bits < best:
+            best = bits
+            _save(model, best_path, dict(meta, best=True), inputs)
 
     def sample_line(seed):
         return show(model.sample(args.sample_length, seed=seed), bytes_mode)
@@ -601,7 +612,6 @@ def _train(args, stack):
     chunk = 16  # iterations per compiled call, adapted to about 0.1 s
     t_start, it_start = time.perf_counter(), model.iteration
     t_print, it_print = t_start, model.iteration
-    last_val = model.history.val_loss[-1] if len(model.history.val_loss) else None
     out_of_time = False
     with _Stop() as stop_signal:
         try:
@@ -614,18 +624,18 @@ def _train(args, stack):
                 if stop - it == chunk:
                     chunk = max(1, min(4 * chunk, int(chunk * 0.1 / max(dt, 1e-6))))
                 it = model.iteration
-                if val_indices.size and it % eval_every == 0:
-                    last_val = val_bits()
-                    model.history.add_val_loss(it, last_val)
-                    if args.keep_best and last_val < best:
-                        best = last_val
-                        _save(model, best_path, dict(meta, best=True), inputs)
-                if it % args.print_every == 0 or it == total:
+                out_of_time = args.time is not None and \
+                    time.perf_counter() - t_start >= args.time
+                last = it == total or out_of_time  # the run's end: validate and print
+                if val_indices.size and (it % eval_every == 0 or last):
+                    validate()
+                if it % args.print_every == 0 or last:
                     now = time.perf_counter()
                     rate = (it - it_print) * chars_per_iteration / max(now - t_print, 1e-9)
                     iters_per_s = (it - it_start) / max(now - t_start, 1e-9)
                     epoch = model.epoch + model.pointer / stream_length
-                    val = "" if last_val is None else f" | val {last_val:.4f} bits/char"
+                    val = (f" | val {model.history.val_loss[-1]:.4f} bits/char"
+                           if val_at == it else "")  # never a stale one
                     console.progress(
                         f"iter {it}/{total} | epoch {epoch:.2f} | loss "
                         f"{model.history.loss[-1]:.4f} | smooth loss {model.smooth_loss:.4f}"
@@ -637,10 +647,11 @@ def _train(args, stack):
                     # run's samples are those of an uninterrupted run
                     console.print(f"---- sample at iteration {it}\n{sample_line(it)}\n----")
                 if latest and args.checkpoint_every and it % args.checkpoint_every == 0 \
-                        and it != total:
+                        and not last:
                     _save(model, latest, meta, inputs)
-                out_of_time = args.time is not None and \
-                    time.perf_counter() - t_start >= args.time
+            if val_indices.size and stop_signal.signum is None \
+                    and val_at != model.iteration:
+                validate()  # a run that trained nothing (its target was reached)
         except (FloatingPointError, _SaveError):
             raise  # diverged (the last good checkpoint stays), or saving itself failed
         except BaseException as failure:
@@ -664,8 +675,8 @@ def _train(args, stack):
                    f"({rate:,.0f} characters/s), smooth loss {model.smooth_loss:.4f}")
         if out_of_time and model.iteration < total:
             summary = f"stopped by --time {args.time:g} s: " + summary
-        if val_indices.size:
-            summary += f", validation {val_bits():.4f} bits/char"
+        if val_indices.size:  # the history's last, measured at the end of this run
+            summary += f", validation {model.history.val_loss[-1]:.4f} bits/char"
         console.print(summary)
         if latest:
             console.print(f"checkpoint: {latest}" + (f" (best: {best_path})"
@@ -704,6 +715,25 @@ def _load(path):
         return load_with_meta(path)
 
 
+def _start_char(args, model, bytes_mode):
+    """``--start-char``, checked against the model's vocabulary (None if not given)."""
+    c = args.start_char
+    if c is None:
+        return None
+    if args.prime is not None:
+        raise CLIError("--start-char and --prime exclude each other: --start-char is the "
+                       "first input after the carried state, --prime the text that leads "
+                       "to the first input")
+    if bytes_mode:
+        c = os.fsencode(c).decode("latin-1")
+    if len(c) != 1:
+        unit = "one byte (a --bytes model)" if bytes_mode else "one character"
+        raise CLIError(f"--start-char must be {unit}, got {args.start_char!r}")
+    if c not in model.char_to_ix:
+        raise CLIError(f"--start-char {args.start_char!r} is not in the model's vocabulary")
+    return c
+
+
 def _cmd_sample(args):
     model, meta = _load(args.checkpoint)
     bytes_mode = _meta_fields(meta, args.checkpoint)["bytes"]
@@ -721,9 +751,11 @@ def _cmd_sample(args):
     seed = args.seed
     if seed is not None and not 0 <= seed < 2**32:
         raise CLIError(f"--seed must be in [0, 2**32), got {seed}")
+    start_char = _start_char(args, model, bytes_mode)
     pieces = model.generate(args.length, prime=prime, temperature=args.temperature,
-                            greedy=args.greedy, top_k=args.top_k, seed=seed)
-    out = prime or ""
+                            greedy=args.greedy, top_k=args.top_k, seed=seed,
+                            start=args.start, start_char=start_char)
+    out = prime or start_char or ""
     for ch in pieces:
         out += ch
         if len(out) >= 4096:
@@ -753,16 +785,89 @@ def _cmd_eval(args):
     if scan.length < 2:
         raise CLIError(f"{args.file}: the text needs at least two characters to evaluate a "
                        f"prediction")
-    nats = model.evaluate(encode_text(args.file, options, args.file, model.chars,
-                                               scan))
+    start = args.start or model.default_start
+    nats = model.evaluate(encode_text(args.file, options, args.file, model.chars, scan),
+                          start=start)
     print(f"{args.file}: {nats:.4f} nats/char, {nats / math.log(2):.4f} bits/char "
-          f"({scan.length:,} characters)")
+          f"({scan.length:,} characters) from {_STARTS[start]}")
     return 0
+
+
+def _cmd_history(args):
+    model, _ = _load(args.checkpoint)
+    if args.output is None:
+        model.history.to_csv(sys.stdout)
+        sys.stdout.flush()
+        return 0
+    check_output(args.output, "CSV file", [("the checkpoint", args.checkpoint)])
+    try:
+        model.history.to_csv(args.output)
+    except OSError as e:
+        raise CLIError(f"cannot write {args.output}: {e.strerror or e}") from None
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+#: The first iterations left out of the automatic y-range (the loss of untrained
+#: weights, and the first updates' spikes): this fraction of the history.
+PLOT_SKIP = 0.02
+#: Figure size of ``charrnn plot``, inches.
+PLOT_SIZE = (8, 4.5)
+
+
+def _plot_units(model, units):
+    """Factors from a sequence's loss (nats) and from bits/char to ``units``; its label."""
+    T = model.seq_length
+    if units == "bits":
+        return 1.0 / (T * math.log(2)), 1.0, "bits per character"
+    return 1.0, T * math.log(2), f"nats per sequence of {T} characters (the seeds' loss)"
+
+
+def _plot_range(smooth, val, log_y, raw=None):
+    """A y-range that shows the useful part: the smooth and validation losses after the
+    first :data:`PLOT_SKIP` of the iterations, and the raw loss's 1st to 99th
+    percentiles there if it is given, with a margin. ``val`` as (x, y)."""
+    skip = int(len(smooth) * PLOT_SKIP)
+    values = np.concatenate([smooth[skip:], val[1][val[0] > skip]] +
+                            ([] if raw is None else [np.percentile(raw[skip:], [1, 99])]))
+    keep = np.isfinite(values)
+    if log_y:
+        keep &= values > 0
+    values = values[keep]
+    if not values.size:
+        return None
+    lo, hi = float(values.min()), float(values.max())
+    if log_y:
+        pad = (hi / lo) ** 0.05 if hi > lo else 1.1
+        return lo / pad, hi * pad
+    pad = 0.05 * (hi - lo) if hi > lo else 0.05 * abs(hi) or 0.5
+    return lo - pad, hi + pad
+
+
+def _raw_is_a_band(raw, smooth, ylim, log_y, pixels):
+    """Whether the raw loss would draw as a solid band hiding the smooth one: many
+    points per pixel, spread over more than half the y-range."""
+    if ylim is None or len(raw) <= pixels:
+        return False
+    lo, hi = ylim
+    if log_y:
+        tiny = np.finfo(np.float64).tiny
+        raw, smooth = np.log(np.maximum(raw, tiny)), np.log(np.maximum(smooth, tiny))
+        lo, hi = math.log(lo), math.log(hi)
+    skip = int(len(raw) * PLOT_SKIP)
+    spread = np.subtract(*np.percentile(raw[skip:] - smooth[skip:], [90, 10]))
+    return spread > 0.5 * (hi - lo)
 
 
 def _cmd_plot(args):
     model, _ = _load(args.checkpoint)
     check_output(args.output, "image", [("the checkpoint", args.checkpoint)])
+    if args.ylim is not None:
+        lo, hi = args.ylim
+        if not lo < hi:
+            raise CLIError(f"--ylim {lo:g} {hi:g}: the lower limit must be below the upper")
+        if args.log_y and lo <= 0:
+            raise CLIError(f"--ylim {lo:g} {hi:g} with --log-y: the limits must be above 0")
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -773,14 +878,32 @@ def _cmd_plot(args):
     h = model.history
     if len(h) == 0:
         raise CLIError(f"{args.checkpoint} has no training history to plot")
-    per_char = 1.0 / (model.seq_length * math.log(2))  # loss of a sequence -> bits/char
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.plot(h.iteration + 1, h.loss * per_char, lw=0.5, alpha=0.4, label="loss")
-    ax.plot(h.iteration + 1, h.smooth_loss * per_char, lw=1.5, label="smooth loss")
+    per_seq, per_bit, label = _plot_units(model, args.units)
+    x, raw, smooth = h.iteration + 1, h.loss * per_seq, h.smooth_loss * per_seq
+    val = (h.val_iteration, h.val_loss * per_bit)
+    ylim = args.ylim or _plot_range(smooth, val, args.log_y)
+    draw_raw = args.raw
+    if draw_raw is None:
+        pixels = 0.8 * PLOT_SIZE[0] * args.dpi  # about the axes' width
+        draw_raw = not _raw_is_a_band(raw, smooth, ylim, args.log_y, pixels)
+    if draw_raw and args.ylim is None:
+        ylim = _plot_range(smooth, val, args.log_y, raw)
+    fig, ax = plt.subplots(figsize=PLOT_SIZE)
+    if draw_raw:
+        ax.plot(x, raw, "C0", lw=0.5, alpha=0.4, label="loss")
+    ax.plot(x, smooth, "C1", lw=1.5, label="smooth loss")
     if len(h.val_loss):
-        ax.plot(h.val_iteration, h.val_loss, "o-", ms=3, label="validation loss")
+        ax.plot(*val, "C2o-", ms=3, label="validation loss")
+    if args.log_y:
+        ax.set_yscale("log")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+        if args.log_y and ylim[1] < 10 * ylim[0]:  # within a decade: plain numbers
+            from matplotlib.ticker import ScalarFormatter
+            ax.yaxis.set_major_formatter(ScalarFormatter())
+            ax.yaxis.set_minor_formatter(ScalarFormatter())
     ax.set_xlabel("iteration")
-    ax.set_ylabel("bits per character")
+    ax.set_ylabel(label)
     ax.set_title(f"{os.path.basename(args.checkpoint)}: hidden size {model.hidden_size}, "
                  f"{model.optimizer}")
     ax.grid(alpha=0.3)
@@ -811,6 +934,7 @@ _sample_length = _argument(int, "an integer", lambda v: 0 <= v <= MAX_SAMPLE_LEN
 _dpi = _argument(int, "an integer", lambda v: 1 <= v <= MAX_DPI, f">= 1 and <= {MAX_DPI}")
 _positive_float = _argument(float, "a number", lambda v: math.isfinite(v) and v > 0,
                             "a finite number > 0")
+_finite_float = _argument(float, "a number", math.isfinite, "finite")
 _synthetic_size = _argument(int, "an integer", lambda v: 1 <= v <= _datasets.MAX_SYMBOLS,
                             f">= 1 and <= {_datasets.MAX_SYMBOLS:,}")
 _seed32 = _argument(int, "an integer", lambda v: 0 <= v < 2**32, ">= 0 and < 2**32")
@@ -855,6 +979,11 @@ def _add_train(sub):
                    help="'none': Elman's simple recurrent network [full]")
     m.add_argument("--reset-each-epoch", action="store_const", const=True,
                    help="with --epochs: zero the hidden state at each epoch (seed 004)")
+    m.add_argument("--reset-every", metavar="N", type=_count,
+                   help="zero the hidden state of every stream before each iteration whose "
+                        "number is a multiple of N, so that the model learns to start from "
+                        "zero (then eval, --prime and validation start from zero); 0: only "
+                        "when the pointer wraps, the seeds' loop [0]")
     m.add_argument("--dtype", choices=sorted(check.DTYPES), help="[float64]")
     m.add_argument("--beta1", metavar="B", type=float, help="Adam [0.9]")
     m.add_argument("--beta2", metavar="B", type=float, help="Adam [0.999]")
@@ -979,6 +1108,14 @@ def build_parser():
     p.add_argument("--top-k", type=_positive_int, metavar="K",
                    help="draw only among the K most likely characters")
     p.add_argument("--seed", metavar="N", type=_nonnegative_int, help="seed of the draws")
+    p.add_argument("--start-char", metavar="C",
+                   help="the first input, one character of the vocabulary, fed after the "
+                        "state training carried (as the seeds' training-time samples); "
+                        "printed before the sample; instead of --prime")
+    p.add_argument("--start", choices=STARTS,
+                   help="the state sampling starts from (before --prime): the one training "
+                        "carried, or zeros (default: with --prime, 'zero' for models trained "
+                        "with --reset-every, else 'carried'; without, 'carried')")
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser(
@@ -988,18 +1125,44 @@ def build_parser():
     p.add_argument("checkpoint")
     p.add_argument("file", help="text to evaluate on")
     p.add_argument("--encoding", metavar="ENC", help="encoding of FILE (default: the checkpoint's)")
+    p.add_argument("--start", choices=STARTS,
+                   help="the state before the text's first character: the one training "
+                        "carried, or zeros (default: 'zero' for models trained with "
+                        "--reset-every, else 'carried')")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser(
         "plot", help="plot the loss history of a checkpoint (needs matplotlib)",
-        description="Plot loss, smooth loss and validation loss (bits per character) "
-                    "against iterations. Needs matplotlib: pip install 'charrnn[plot]'.",
+        description="Plot loss, smooth loss and validation loss (bits per character, or "
+                    "nats per sequence) against iterations. Needs matplotlib: pip install "
+                    "'charrnn[plot]'.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("checkpoint")
     p.add_argument("-o", "--output", default="loss.png", help="image to write (.png, .pdf, .svg)")
     p.add_argument("--dpi", metavar="DPI", type=_dpi, default=120,
                    help=f"resolution, at most {MAX_DPI}")
+    p.add_argument("--units", choices=("bits", "nats-per-seq"), default="bits",
+                   help="bits per character, or nats per sequence (the loss as the seeds "
+                        "print it)")
+    p.add_argument("--ylim", metavar=("LO", "HI"), nargs=2, type=_finite_float,
+                   help="y-axis range (default: that of the smooth and validation losses "
+                        f"after the first {PLOT_SKIP * 100:g}%% of the iterations)")
+    p.add_argument("--log-y", action="store_true", help="logarithmic y-axis")
+    p.add_argument("--raw", action=argparse.BooleanOptionalAction,
+                   help="draw the loss of each iteration behind the smooth loss (default: "
+                        "unless it would draw as a solid band)")
     p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser(
+        "history", help="print the loss history of a checkpoint as CSV",
+        description="Print the training history of a checkpoint as CSV: a header, then "
+                    "iteration (iterations done), loss and smooth_loss (nats per sequence, "
+                    "as the seeds print them) and val_loss (bits per character, empty "
+                    "where there is none), one row per iteration.")
+    p.add_argument("checkpoint")
+    p.add_argument("-o", "--output", metavar="PATH",
+                   help="write the CSV to this file instead of stdout")
+    p.set_defaults(func=_cmd_history)
 
     try:
         from . import bench

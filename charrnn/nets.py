@@ -189,7 +189,9 @@ class StackNet:
         return (self.state_slots, self.num_layers, B, self.H)
 
     def stream_state(self, state: np.ndarray, b: int = 0) -> np.ndarray:
-        return np.ascontiguousarray(state[:, :, b, :])
+        """A copy of stream ``b``'s state (S, L, H): a view of one stream would be
+        contiguous, and using it would move the carried state."""
+        return state[:, :, b, :].copy()
 
     def zero_stream_state(self, dtype) -> np.ndarray:
         return np.zeros((self.state_slots, self.num_layers, self.H), dtype)
