@@ -12,7 +12,8 @@ import math
 import os
 import threading
 import types
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 
@@ -851,7 +852,7 @@ class CharRNN:
     def _rng(self, seed):
         return self._random_state if seed is None else check.random_state(seed, "seed")
 
-    def _draw(self, state, x, n, rng, temperature, greedy, top_k):
+    def _draw(self, state, x, n, rng, temperature, greedy, top_k, top_p=1.0):
         """``n`` sampled indices from ``state`` (updated) and first input ``x``."""
         out = np.empty(n, np.int64)
         named = [(name, a) for (name, _, _), a in zip(self._net.layout, self.params)]
@@ -861,12 +862,12 @@ class CharRNN:
         if n:
             uniforms = np.zeros(n) if greedy else rng.random_sample(n)
             self._net.sample(self._flat, state, x, uniforms, out, temperature, bool(greedy),
-                             top_k)
+                             top_k, top_p)
         return out
 
     def generate(self, n: int, prime: Optional[str] = None, temperature: float = 1.0,
                  greedy: bool = False, top_k: Optional[int] = None, seed: RNG = None,
-                 chunk: int = 256) -> Iterator[str]:
+                 chunk: int = 256, *, top_p: Optional[float] = None) -> Iterator[str]:
         """Yield ``n`` sampled characters one at a time, as they are sampled.
 
         Same arguments and the same characters as :meth:`sample` (sampled in the kernel
@@ -878,24 +879,26 @@ class CharRNN:
         rng = self._rng(seed)
         with self._using("sample from this model"):
             state, x = self._start(prime)
-            options = _nets.check_sampling(self._flat, self._net, temperature, greedy, top_k)
+            options = _nets.check_sampling(self._flat, self._net, temperature, greedy, top_k,
+                                           top_p)
         return self._stream(state, x, n, chunk, rng, bool(greedy), options)
 
     def _stream(self, state, x, n, chunk, rng, greedy, options):
-        temperature, top_k = options
+        temperature, top_k, top_p = options
         left = n
         while left > 0:
             k = min(chunk, left)
             with self._using("sample from this model"):
                 self._check_buffers()
-                ixes = self._draw(state, x, k, rng, temperature, greedy, top_k)
+                ixes = self._draw(state, x, k, rng, temperature, greedy, top_k, top_p)
             x = int(ixes[-1])
             left -= k
             for i in ixes:
                 yield self._chars[i]
 
     def sample(self, n: int, prime: Optional[str] = None, temperature: float = 1.0,
-               greedy: bool = False, top_k: Optional[int] = None, seed: RNG = None) -> str:
+               greedy: bool = False, top_k: Optional[int] = None, seed: RNG = None, *,
+               top_p: Optional[float] = None) -> str:
         """Sample ``n`` characters.
 
         Parameters
@@ -917,6 +920,11 @@ class CharRNN:
             Draw only among the k most likely characters.
         seed : None, int or RandomState
             None continues the model's own RandomState (``model.rng``).
+        top_p : float in (0, 1], optional
+            Nucleus sampling: draw only among the smallest set of most likely
+            characters whose probabilities reach ``top_p``, renormalised (see
+            :func:`charrnn.sample`). Applied after ``temperature`` and ``top_k``, as
+            HF transformers does.
 
         Returns
         -------
@@ -927,10 +935,36 @@ class CharRNN:
         rng = self._rng(seed)
         with self._using("sample from this model"):
             state, x = self._start(prime)
-            temperature, k = _nets.check_sampling(self._flat, self._net, temperature, greedy,
-                                                  top_k)
-            ixes = self._draw(state, x, n, rng, temperature, greedy, k)
+            temperature, k, top_p = _nets.check_sampling(self._flat, self._net, temperature,
+                                                         greedy, top_k, top_p)
+            ixes = self._draw(state, x, n, rng, temperature, greedy, k, top_p)
         return _data.decode(ixes, self._chars)
+
+    def samples(self, num_samples: int, n: int, prime: Optional[str] = None, *,
+                seed: RNG = None, **options: Any) -> List[str]:
+        """``num_samples`` independent samples of ``n`` characters from the same start.
+
+        Each starts where :meth:`sample` would (warmed on ``prime``, or from the carried
+        state), and they draw one after the other from one random stream: the result
+        is ``[sample(n, prime, seed=rng, **options) for _ in range(num_samples)]`` with
+        ``rng`` the RandomState of ``seed`` (nanoGPT's ``num_samples``).
+
+        Parameters
+        ----------
+        num_samples : int
+            >= 0.
+        n, prime, seed
+            As in :meth:`sample`.
+        **options
+            ``temperature``, ``greedy``, ``top_k``, ``top_p``: as in :meth:`sample`.
+
+        Returns
+        -------
+        list of str
+        """
+        num_samples = check.integer(num_samples, "num_samples", minimum=0)
+        rng = self._rng(seed)
+        return [self.sample(n, prime, seed=rng, **options) for _ in range(num_samples)]
 
     def save(self, path: Union[str, os.PathLike[str]]) -> None:
         """Write the model and its whole training state to one ``.npz`` checkpoint.
