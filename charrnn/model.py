@@ -12,8 +12,8 @@ import math
 import os
 import threading
 import types
-from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple,
-                    Union)
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 import numpy as np
 
@@ -1138,7 +1138,7 @@ class CharRNN:
 
     @classmethod
     def init_from(cls, source: Union["CharRNN", str, os.PathLike[str]],
-                  chars: Optional[Sequence[str]] = None, *, extend_vocab: bool = False,
+                  chars: Optional[Iterable[str]] = None, *, extend_vocab: bool = False,
                   keep_optimizer: bool = False, **options: Any) -> "CharRNN":
         """A model to fine-tune: the weights of ``source``, training started afresh.
 
@@ -1153,7 +1153,7 @@ class CharRNN:
         ----------
         source : CharRNN, str or os.PathLike
             A model, or the path of a checkpoint (read with :func:`charrnn.load`).
-        chars : sequence of str, optional
+        chars : iterable of str, optional
             The characters of the text to fine-tune on (e.g. the text itself). Any that
             the vocabulary of ``source`` lacks raise ValueError naming them, unless
             ``extend_vocab``.
@@ -1346,10 +1346,11 @@ def fine_tune(source: Union[CharRNN, str, os.PathLike[str]],
     if not isinstance(source, CharRNN):
         source = load(source)
     if isinstance(text, str):
-        chars, indices, size = set(text), None, len(text)
+        chars: Iterable[str] = set(text)
+        size = len(text)
     else:
-        indices, chars = _data.as_encoded(text)
-        size = indices.size
+        indices, encoded_chars = _data.as_encoded(text)
+        chars, size = encoded_chars, indices.size
     if options.get("lr_schedule", source.lr_schedule) == "cosine" \
             and options.get("decay_iters") is None:
         options["decay_iters"] = _run_length(num_iterations, epochs, size,
@@ -1357,15 +1358,16 @@ def fine_tune(source: Union[CharRNN, str, os.PathLike[str]],
                                              options.get("batch_size", source.batch_size))
     model = CharRNN.init_from(source, chars, extend_vocab=extend_vocab,
                               keep_optimizer=keep_optimizer, **options)
-    if indices is None:
+    if isinstance(text, str):
         model.set_text(text)
     else:
-        if list(chars) != model.chars:  # the vocabulary grew: indices into it (a copy)
-            if indices.size and int(indices.max()) >= len(chars):
-                bad = int(np.argmax(indices >= len(chars)))
+        if encoded_chars != model.chars:  # the vocabulary grew: indices into it (a copy)
+            V = len(encoded_chars)
+            if indices.size and int(indices.max()) >= V:
+                bad = int(np.argmax(indices >= V))
                 raise IndexError(f"indices[{bad}] = {indices[bad]} is outside the text's "
-                                 f"vocabulary [0, {len(chars)})")
-            lookup = np.array([model.char_to_ix[c] for c in chars],
+                                 f"vocabulary [0, {V})")
+            lookup = np.array([model.char_to_ix[c] for c in encoded_chars],
                               _data.index_dtype(model.vocab_size))
             indices = lookup[indices]
         model.set_data(indices)
