@@ -6,6 +6,7 @@ on stderr, with exit status 2: wrong input (files, options, checkpoints and thei
 :func:`main` turns into such a line is listed there; any other exception is a bug in
 charrnn and keeps its traceback. ``train`` stopped by a signal (Ctrl-C, SIGTERM,
 SIGHUP) saves its checkpoint and exits with 128 + the signal number (130 for Ctrl-C).
+An argument ``@FILE`` stands for the arguments in FILE (:func:`expand_args_files`).
 
 Texts are streamed: read in chunks, decoded and cleaned piece by piece
 (:func:`charrnn.data.read_pieces`), once for the vocabulary, length and digest and
