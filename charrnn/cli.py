@@ -18,13 +18,13 @@ any name), is refused before anything is written.
 """
 import argparse
 import contextlib
-import importlib.resources
 import math
 import os
 import shlex
 import shutil
 import signal
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -32,6 +32,7 @@ import numpy as np
 from . import _validate as check
 from . import checkpoint as _checkpoint
 from . import data as _data
+from . import datasets as _datasets
 from . import nets as _nets
 from . import presets as _presets
 from ._version import __version__
@@ -152,11 +153,27 @@ def _meta_fields(meta, path):
     out["source"] = source = meta.get("source")
     if source is not None and not (isinstance(source, str) and source and "\0" not in source):
         bad("source", "the path of the text file (a string) or null")
+    out["synthetic"] = synthetic = meta.get("synthetic")
+    if synthetic is not None and not _synthetic_valid(synthetic):
+        bad("synthetic", f'{{"name": NAME, "size": N, "seed": S}} with NAME one of '
+                         f'{sorted(_datasets.SYNTHETIC)}, 1 <= N <= {_datasets.MAX_SYMBOLS} '
+                         f'and 0 <= S < 2**32')
     out["text_sha256"] = digest = meta.get("text_sha256")
     if digest is not None and not (isinstance(digest, str) and len(digest) == 64
                                    and all(c in "0123456789abcdef" for c in digest)):
         bad("text_sha256", "64 hexadecimal digits")
     return out
+
+
+def _synthetic_valid(synthetic):
+    """Whether a checkpoint's ``meta["synthetic"]`` is one :func:`_synthetic_text` makes."""
+    def integer(value, low, high):
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value < high
+
+    return (isinstance(synthetic, dict) and set(synthetic) == {"name", "size", "seed"}
+            and synthetic["name"] in _datasets.SYNTHETIC
+            and integer(synthetic["size"], 1, _datasets.MAX_SYMBOLS + 1)
+            and integer(synthetic["seed"], 0, 2**32))
 
 
 def _text_options_valid(options):
@@ -264,8 +281,47 @@ def _text_options(args, saved=None):
 
 def _corpus():
     """The shipped corpus, as a file for the length of a ``with`` block."""
-    return importlib.resources.as_file(
-        importlib.resources.files("charrnn.corpus").joinpath("shakespeare.txt"))
+    return _datasets.shakespeare_file()
+
+
+def _synthetic_text(args, saved):
+    """``--synthetic``'s ``{"name", "size", "seed"}``, or None for a file.
+
+    On resume without FILE, the checkpoint's, which the command line may repeat but not
+    change.
+    """
+    given = {"name": args.synthetic, "size": args.synthetic_size, "seed": args.synthetic_seed}
+    if args.synthetic is not None and args.file is not None:
+        raise CLIError(f"FILE and --synthetic exclude each other: train on {args.file} or on "
+                       f"--synthetic {args.synthetic}")
+    base = saved["synthetic"] if saved is not None and args.file is None else None
+    if base is None:
+        if args.synthetic is None:
+            for key in ("size", "seed"):
+                if given[key] is not None:
+                    raise CLIError(f"--synthetic-{key} needs --synthetic NAME")
+            return None
+        return {"name": args.synthetic,
+                "size": 10000 if args.synthetic_size is None else args.synthetic_size,
+                "seed": 0 if args.synthetic_seed is None else args.synthetic_seed}
+    for key, value in given.items():
+        flag = "--synthetic" + ("" if key == "name" else f"-{key}")
+        if value is not None and value != base[key]:
+            raise CLIError(f"{args.resume} was trained with {flag} {base[key]}, not {value}; "
+                           f"leave {flag} out when resuming")
+    return dict(base)
+
+
+def _synthetic_file(stack, synthetic):
+    """The synthetic text written to a temporary file (for the ``with`` stack's length)."""
+    name, size = synthetic["name"], synthetic["size"]
+    check_memory(24 * size, f"making --synthetic {name} of {size:,} words")  # ~20 B a word
+    text = _datasets.SYNTHETIC[name](size, seed=synthetic["seed"])
+    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="charrnn-"))
+    path = os.path.join(folder, f"{name}.txt")
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+    return path, f"the synthetic text {name}"
 
 
 def _pieces(path, options):
@@ -467,10 +523,27 @@ def _check_fine_tune_flags(args):
                        "checkpoint has them")
 
 
+def _apply_clean(args):
+    """Fill in the text options of ``--clean NAME`` (:data:`charrnn.data.CLEANUPS`)."""
+    if args.clean is None:
+        return
+    if args.bytes:
+        raise CLIError(f"--clean {args.clean} removes characters that are not bytes; it "
+                       f"cleans text, not --bytes")
+    for name, value in _data.CLEANUPS[args.clean].items():
+        given = getattr(args, name)
+        if given is not None and given != value:
+            flag = "--" + name.replace("_", "-")
+            raise CLIError(f"--clean {args.clean} sets {flag} {value!r}; leave out "
+                           f"{flag} {given!r}")
+        setattr(args, name, value)
+
+
 def _train(args, stack):
     console = Console(args.quiet)
     _check_fine_tune_flags(args)
     _apply_preset(args)
+    _apply_clean(args)
     if args.print_every is None:
         args.print_every = 1000
     if args.resume and not args.checkpoint:
@@ -494,10 +567,13 @@ def _train(args, stack):
         options = _model_options(args)
         text_options = _text_options(args)
 
+    synthetic = _synthetic_text(args, saved)
     source = args.file
     if source is None and saved is not None:
         source = saved["source"]
-    if source is None:
+    if synthetic is not None:
+        path, name = _synthetic_file(stack, synthetic)
+    elif source is None:
         path, name = os.fspath(stack.enter_context(_corpus())), "the shipped corpus"
     else:
         path = name = source
@@ -587,7 +663,7 @@ def _train(args, stack):
     meta = dict(text_options, val_frac=val_frac, eval_every=eval_every,
                 text_sha256=scan.sha256, target=target,
                 source=None if source is None else os.path.abspath(source),
-                version=__version__)
+                synthetic=synthetic, version=__version__)
     if args.init_from:
         meta["init_from"] = os.path.abspath(args.init_from)
     best = min(model.history.val_loss, default=math.inf)
@@ -872,6 +948,9 @@ _dpi = _argument(int, "an integer", lambda v: 1 <= v <= MAX_DPI, f">= 1 and <= {
 _positive_float = _argument(float, "a number", lambda v: math.isfinite(v) and v > 0,
                             "a finite number > 0")
 _probability_mass = _argument(float, "a number", lambda v: 0 < v <= 1, "> 0 and <= 1")
+_synthetic_size = _argument(int, "an integer", lambda v: 1 <= v <= _datasets.MAX_SYMBOLS,
+                            f">= 1 and <= {_datasets.MAX_SYMBOLS:,}")
+_seed32 = _argument(int, "an integer", lambda v: 0 <= v < 2**32, ">= 0 and < 2**32")
 
 
 def _fraction(text):
@@ -969,6 +1048,17 @@ def _add_train(sub):
     t.add_argument("--strip-digits", action="store_const", const=True,
                    help="remove digits")
     t.add_argument("--drop-chars", metavar="CHARS", help="remove these characters")
+    t.add_argument("--clean", choices=sorted(_data.CLEANUPS),
+                   help="a named clean-up: seed002 is seed 002's --lower --strip-digits "
+                        "--drop-chars '" + _data.SEED002_DROP_CHARS.replace("\ufeff", "")
+                        .replace("%", "%%") + "' and U+FEFF (the byte-order mark)")
+    t.add_argument("--synthetic", choices=sorted(_datasets.SYNTHETIC),
+                   help="instead of FILE, train on a synthetic text: seed004 is seed 004's "
+                        "'ae', 'buu', 'ciii' words (charrnn.datasets.seed004)")
+    t.add_argument("--synthetic-size", metavar="N", type=_synthetic_size,
+                   help="words of the --synthetic text [10000]")
+    t.add_argument("--synthetic-seed", metavar="N", type=_seed32,
+                   help="seed of the --synthetic text's draws [0]")
     t.add_argument("--val-frac", metavar="FRAC", type=_fraction,
                    help=f"hold out this fraction of the end of the text for validation "
                         f"[{DEFAULT_VAL_FRAC} for texts of {MIN_TEXT_FOR_VAL:,} characters "

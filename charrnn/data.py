@@ -19,10 +19,12 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from .datasets import shakespeare as default_corpus
+
 __all__ = ["vocabulary", "encode", "decode", "index_dtype", "default_corpus",
            "EncodedText", "scan_vocabulary", "encode_file", "as_encoded", "preprocess",
            "read_pieces", "scan_pieces", "encode_pieces", "TextScan", "DecodeError",
-           "open_regular", "file_kind", "check_encoding"]
+           "open_regular", "file_kind", "check_encoding", "SEED002_DROP_CHARS", "CLEANUPS"]
 
 #: Bytes read per chunk by the file functions: large enough that numpy's per-call
 #: overhead vanishes, small enough that a chunk's temporaries (about 13 bytes per
@@ -258,23 +260,45 @@ def _decoded(raw_chunks, decoder, path, encoding):
         start += len(raw)
 
 
+#: The characters seed 002 removes after lower-casing and removing digits: brackets and
+#: punctuation, the byte-order mark U+FEFF a file saved by Windows tools starts with, and
+#: ``é``.
+SEED002_DROP_CHARS = "][&=%)-@\ufeff;_\u00e9$("
+
+#: Named clean-ups (``charrnn train --clean NAME``): name -> :func:`preprocess` options.
+CLEANUPS = {
+    "seed002": dict(lower=True, strip_digits=True, drop_chars=SEED002_DROP_CHARS),
+}
+
+
 def preprocess(text, lower=False, strip_digits=False, drop_chars=""):
-    """Seed 002's clean-up of a text: lower-case it, remove digits, remove characters.
+    """Clean a text: lower-case it, remove digits, remove characters (seed 002's clean-up).
+
+    Seed 002 cleans with ``preprocess(text, **CLEANUPS["seed002"])``, that is
+    ``lower=True, strip_digits=True, drop_chars=SEED002_DROP_CHARS``, in that order.
 
     Parameters
     ----------
     text : str or bytes
         Bytes are cleaned as bytes: ASCII letters and digits only, and ``drop_chars``
         as its ``os.fsencode`` bytes.
-    lower, strip_digits : bool
-        ``str.lower()``; remove every character whose ``isdigit()`` is true.
+    lower : bool
+        ``str.lower()`` (``bytes.lower()``).
+    strip_digits : bool
+        Remove every character whose ``isdigit()`` is true (``"²"`` and other
+        Unicode digits too, as seed 002's ``str.isdigit``).
     drop_chars : str
         Characters to remove.
 
     Returns
     -------
     str or bytes
-        Of the type of ``text``.
+        The cleaned text, of the type of ``text``.
+
+    Examples
+    --------
+    >>> preprocess("Rome, 44 BC [sic]", lower=True, strip_digits=True, drop_chars="[]")
+    'rome,  bc sic'
     """
     if isinstance(text, bytes):
         text = text.lower() if lower else text
@@ -593,10 +617,3 @@ def encode_file(path, chars=None, out=None, encoding="utf-8", chunk_bytes=CHUNK_
     indices = encode_pieces(read_pieces(path, encoding, chunk_bytes=chunk_bytes), chars,
                             scan.length, out, name=os.fspath(path))
     return EncodedText(indices, chars)
-
-
-def default_corpus() -> str:
-    """The small text that ships with charrnn (100 kB of Shakespeare's plays)."""
-    from importlib.resources import files
-
-    return files("charrnn.corpus").joinpath("shakespeare.txt").read_text(encoding="utf-8")

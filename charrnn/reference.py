@@ -21,6 +21,8 @@ import numpy as np
 
 __all__ = ["init_params", "lossFun", "sample", "top_p_filter", "filtered_choice", "train",
            "Model",
+           "initialize_parameters", "forward_propogation", "compute_cost",
+           "backward_propogation", "update_parameters",
            "GATES", "init_stack", "rnn_cell_forward", "rnn_cell_backward", "lstm_cell_forward",
            "lstm_cell_backward", "gru_cell_forward", "gru_cell_backward", "stack_lossFun",
            "stack_sample", "stack_logprobs", "clip_grad_norm", "lr_at", "dropout_rng",
@@ -180,6 +182,69 @@ def update(params, grads, mems, optimizer, learning_rate, step,
             param += -learning_rate * mhat / (np.sqrt(vhat) + eps)
         else:
             raise ValueError(f"unknown optimizer {optimizer!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# Seed 000's modular steps: lossFun cut into forward, cost, backward and update, with the
+# forward pass's activations kept in a dict of (H, 1) and (V, 1) columns. X and Y are
+# one-hot rows, (T, V), as seed 000's get_one_hot makes them.
+# ---------------------------------------------------------------------------------------
+
+def initialize_parameters(hidden_size, vocab_size, rng=None):
+    """``((Wxh, Whh, Why, bh, by), (mWxh, mWhh, mWhy, mbh, mby))``: weights drawn as
+    :func:`init_params` draws them, and Adagrad's memories, zeros of the same shapes."""
+    params = init_params(hidden_size, vocab_size, rng)
+    return params, tuple(np.zeros_like(a) for a in params)
+
+
+def forward_propogation(X, parameters, seq_length, hprev, *, activation="tanh"):
+    """Caches of the forward pass: ``'h0'`` = hprev, ``'h<t>'`` and ``'A<t>'`` (the
+    softmax) after input t, for t = 1 .. seq_length."""
+    Wxh, Whh, Why, bh, by = parameters
+    act, _ = _activation(activation)
+    caches = {"h0": np.copy(hprev)}
+    for t in range(1, seq_length + 1):
+        x = X[t - 1].reshape(-1, 1)
+        h = act(np.dot(Wxh, x) + np.dot(Whh, caches[f"h{t - 1}"]) + bh)
+        caches[f"A{t}"] = _softmax(np.dot(Why, h) + by)  # the seed's order: A, then h
+        caches[f"h{t}"] = h
+    return caches
+
+
+def compute_cost(Y, caches):
+    """Cross-entropy of the one-hot targets ``Y`` under the cached softmaxes, summed."""
+    T = len(caches) // 2
+    return np.squeeze(sum(-np.sum(Y[t - 1].reshape(-1, 1) * np.log(caches[f"A{t}"]))
+                          for t in range(1, T + 1)))
+
+
+def backward_propogation(X, Y, caches, parameters, *, activation="tanh", clip=5.0):
+    """``(dWxh, dWhh, dWhy, dbh, dby)`` of :func:`compute_cost`, each clipped to
+    ``[-clip, clip]``: lossFun's backward pass on the cached activations."""
+    Wxh, Whh, Why, bh, by = parameters
+    _, act_grad = _activation(activation)
+    grads = [np.zeros_like(a) for a in (Wxh, Whh, Why, bh, by)]
+    dWxh, dWhh, dWhy, dbh, dby = grads
+    dhnext = np.zeros_like(caches["h0"])
+    for t in range(len(caches) // 2, 0, -1):
+        dy = caches[f"A{t}"] - Y[t - 1].reshape(-1, 1)  # backprop into y
+        dWhy += np.dot(dy, caches[f"h{t}"].T)
+        dby += dy
+        dh = np.dot(Why.T, dy) + dhnext  # backprop into h
+        dhraw = act_grad(caches[f"h{t}"]) * dh
+        dbh += dhraw
+        dWxh += np.dot(dhraw, X[t - 1].reshape(1, -1))
+        dWhh += np.dot(dhraw, caches[f"h{t - 1}"].T)
+        dhnext = np.dot(Whh.T, dhraw)
+    for dparam in grads:
+        np.clip(dparam, -clip, clip, out=dparam)
+    return tuple(grads)
+
+
+def update_parameters(parameters, grads, adagrad_mem_vars, learning_rate):
+    """Adagrad on every parameter, in place; returns ``(parameters, adagrad_mem_vars)``."""
+    update(parameters, grads, [adagrad_mem_vars], "adagrad", learning_rate, 1)
+    return parameters, adagrad_mem_vars
 
 
 @dataclass

@@ -739,6 +739,71 @@ def _kth_largest(const floating[::1] y, floating[::1] scratch, Py_ssize_t k):
     return kth_largest(&y[0], &scratch[0], y.shape[0], k)
 
 
+# ---------------------------------------------------------------------------
+# Seed 000's modular steps (charrnn.steps): the forward pass keeping its caches,
+# the backward pass from them, and the Adagrad update of one parameter in place.
+# The same kernels as lossfun, cut where seed 000 cuts its functions.
+# ---------------------------------------------------------------------------
+
+def forward_caches(const int32_t[::1] inputs,                      # (T,)
+                   const floating[::1] hprev,                      # (H,)
+                   const floating[:, ::1] Wxh, const floating[:, ::1] Whh,   # (H, V) (H, H)
+                   const floating[:, ::1] Why,                               # (V, H)
+                   const floating[::1] bh, const floating[::1] by,           # (H,) (V,)
+                   floating[:, ::1] hs, floating[:, ::1] ps,       # (T+1, H) (T, V) out
+                   floating[:, ::1] WhhT, floating[:, ::1] WhyT,   # (H, H) (H, V) scratch
+                   int activation):
+    """hs[0] = hprev, hs[t+1] = h_t, ps[t] = softmax(Why @ h_t + by) of one sequence."""
+    cdef Py_ssize_t T = inputs.shape[0], H = Whh.shape[0], V = Wxh.shape[1]
+    with nogil:
+        transpose(&WhhT[0, 0], &Whh[0, 0], H, H)
+        transpose(&WhyT[0, 0], &Why[0, 0], V, H)
+        # lossfun_forward also sums a loss, which needs targets: the inputs serve (any
+        # valid indices do) and the sum is dropped; the cost is compute_cost's
+        lossfun_forward(&hs[0, 0], &ps[0, 0], &inputs[0], &inputs[0], &hprev[0],
+                        &Wxh[0, 0], &Whh[0, 0], &WhhT[0, 0], &WhyT[0, 0], &bh[0], &by[0],
+                        T, 1, H, V, activation)
+
+
+def backward_caches(const int32_t[::1] inputs, const int32_t[::1] targets,   # (T,) (T,)
+                    const floating[:, ::1] hs, const floating[:, ::1] ps,    # (T+1, H) (T, V)
+                    const floating[:, ::1] Whh, const floating[:, ::1] Why,  # (H, H) (V, H)
+                    floating[::1] grad,             # (P,) out: dWxh, dWhh, dWhy, dbh, dby
+                    floating[:, ::1] dy, floating[:, ::1] dh,   # (T, V) (T, H) scratch
+                    floating[::1] dhnext, floating[:, ::1] WhhT,  # (H,) (H, H) scratch
+                    int activation, bint bptt_full, double clip):
+    """Gradients of the loss of the forward pass cached in hs and ps, clipped to
+    [-clip, clip] (clip < 0: not at all), into grad laid out as the five parameters
+    end to end. hs and ps are left as they are (dy is a copy of ps)."""
+    cdef Py_ssize_t T = inputs.shape[0], H = Whh.shape[0], V = Why.shape[0]
+    cdef Py_ssize_t P = grad.shape[0]
+    cdef floating *g = &grad[0]
+    with nogil:
+        memcpy(&dy[0, 0], &ps[0, 0], T * V * sizeof(floating))
+        memset(g, 0, P * sizeof(floating))
+        transpose(&WhhT[0, 0], &Whh[0, 0], H, H)
+        lossfun_backward(g, g + H * V, g + H * V + H * H, g + P - V - H, g + P - V,
+                         &dy[0, 0], &dh[0, 0], &dhnext[0], &hs[0, 0], &inputs[0],
+                         &targets[0], &Whh[0, 0], &WhhT[0, 0], &Why[0, 0],
+                         T, 1, H, V, activation, bptt_full)
+        if clip >= 0:                                   # np.clip(dparam, -5, 5)
+            clip_inplace(g, P, <floating>clip)
+
+
+def adagrad_update(floating[::1] param, const floating[::1] dparam,   # (n,) (n,)
+                   floating[::1] mem, double learning_rate):          # (n,)
+    """mem += dparam * dparam; param -= lr * dparam / sqrt(mem + 1e-8), in place.
+
+    One parameter array of seed 000's update_parameters, by the training loop's own
+    update (no clip here: the backward pass clipped). Returns whether every updated
+    parameter is finite."""
+    cdef bint finite
+    with nogil:
+        finite = optimizer_update(&param[0], &dparam[0], &mem[0], &mem[0], param.shape[0],
+                                  OPT_ADAGRAD, learning_rate, -1, 0, 0, 0, 1)
+    return finite
+
+
 def _keep_top_p(floating[::1] p, floating[::1] scratch, double top_p):
     """p[v] = 0 outside the nucleus of top_p (0 < top_p < 1), in place, as sample does."""
     if not 0 < top_p < 1 or scratch.shape[0] < p.shape[0]:
