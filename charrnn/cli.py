@@ -7,6 +7,7 @@ on stderr, with exit status 2: wrong input (files, options, checkpoints and thei
 :func:`main` turns into such a line is listed there; any other exception is a bug in
 charrnn and keeps its traceback. ``train`` stopped by a signal (Ctrl-C, SIGTERM,
 SIGHUP) saves its checkpoint and exits with 128 + the signal number (130 for Ctrl-C).
+An argument ``@FILE`` stands for the arguments in FILE (:func:`expand_args_files`).
 
 Texts are streamed: read in chunks, decoded and cleaned piece by piece
 (:func:`charrnn.data.read_pieces`), once for the vocabulary, length and digest and
@@ -20,6 +21,7 @@ import argparse
 import contextlib
 import math
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -37,7 +39,7 @@ from . import presets as _presets
 from ._version import __version__
 from ._cliutil import (EXPECTED, CLIError, argument as _argument, check_memory, check_output, describe, reading as _reading,
                        training_memory)
-from .model import STARTS, CharRNN, load_with_meta
+from .model import SHAPE_OPTIONS, STARTS, CharRNN, load_with_meta
 from .schedule import SCHEDULES
 
 #: Model options of ``charrnn train``: argparse dest, CharRNN keyword, default.
@@ -69,6 +71,14 @@ MAX_SAMPLE_LENGTH = 10**6
 _STARTS = {"carried": "the carried state", "zero": "a zero state"}
 #: Highest ``plot --dpi``: 8 x 4.5 inches at 1200 dpi is a 207 MB image in memory.
 MAX_DPI = 1200
+#: Largest ``sample --prime-file``, in bytes: the prime is read whole and fed through
+#: the network a character at a time.
+MAX_PRIME_BYTES = 1 << 20
+#: What ``sample --num-samples`` writes between two samples: a line holding ``---``.
+SAMPLE_SEPARATOR = "\n---\n"
+#: Largest ``@file`` of options, in bytes, and how deeply ``@file`` lines may nest.
+MAX_ARGS_FILE_BYTES = 1 << 20
+MAX_ARGS_FILE_DEPTH = 8
 
 
 class _SaveError(CLIError):
@@ -205,6 +215,52 @@ def _model_options(args, saved=None):
     if out["clip"] is not None and out["clip"] <= 0:
         out["clip"] = None
     return out
+
+
+def _fine_tune_options(args, source):
+    """Model options of ``--init-from``: what the model is comes from the checkpoint,
+    how it trains from the command line, else from the checkpoint.
+
+    A model option (``SHAPE_OPTIONS``) given with another value than the checkpoint's
+    is a CLIError. ``--decay-iters`` is never taken over: a cosine schedule decays
+    over this run unless it is given.
+    """
+    out = {}
+    for name, _ in MODEL_OPTIONS:
+        given = getattr(args, name)
+        value = source.dtype.name if name == "dtype" else getattr(source, name)
+        if name in SHAPE_OPTIONS and given is not None and given != value:
+            flag = "--" + name.replace("_", "-")
+            raise CLIError(f"{args.init_from} has {flag} {value}, not {given}; a fine-tuned "
+                           f"model keeps the shape of its checkpoint: leave {flag} out")
+        if given is not None:
+            out[name] = given
+        else:
+            out[name] = None if name == "decay_iters" else value
+    if out["clip"] is not None and out["clip"] <= 0:
+        out["clip"] = None
+    return out
+
+
+def _fine_tune_text_options(args, saved):
+    """Text options of ``--init-from``: those given, else the checkpoint's (the kind of
+    vocabulary, characters or bytes, is the checkpoint's)."""
+    if args.bytes and not saved["bytes"]:
+        raise CLIError(f"{args.init_from} is a model of characters, not bytes; leave "
+                       f"--bytes out")
+    if args.encoding is not None and saved["bytes"]:
+        raise CLIError(f"{args.init_from} is a --bytes model: it reads text as raw bytes, so "
+                       f"--encoding {args.encoding} does not apply; leave it out")
+    out = {}
+    for name, _ in TEXT_OPTIONS:
+        given = getattr(args, name)
+        out[name] = saved[name] if given is None else given
+    return _text_options_valid(out)
+
+
+def _unknown_chars(chars, bytes_mode):
+    """Characters missing from a vocabulary, as an error message shows them."""
+    return repr(bytes(ord(c) for c in chars) if bytes_mode else "".join(chars))
 
 
 def _text_options(args, saved=None):
@@ -455,6 +511,21 @@ def _apply_preset(args):
             setattr(args, name, value)
 
 
+def _check_fine_tune_flags(args):
+    if args.init_from is None:
+        for flag, given in (("--keep-optimizer", args.keep_optimizer),
+                            ("--extend-vocab", args.extend_vocab)):
+            if given:
+                raise CLIError(f"{flag} applies to fine-tuning: give --init-from CKPT too")
+        return
+    if args.resume:
+        raise CLIError("--init-from starts a new run from a checkpoint's weights, --resume "
+                       "continues one; give one of them")
+    if args.preset:
+        raise CLIError("--preset chooses the options of a new model; with --init-from the "
+                       "checkpoint has them")
+
+
 def _apply_clean(args):
     """Fill in the text options of ``--clean NAME`` (:data:`charrnn.data.CLEANUPS`)."""
     if args.clean is None:
@@ -473,6 +544,7 @@ def _apply_clean(args):
 
 def _train(args, stack):
     console = Console(args.quiet)
+    _check_fine_tune_flags(args)
     _apply_preset(args)
     _apply_clean(args)
     if args.print_every is None:
@@ -482,8 +554,12 @@ def _train(args, stack):
     if args.keep_best and not args.checkpoint:
         raise CLIError("--keep-best needs --checkpoint PATH (the best one is kept beside it)")
 
-    saved = model = None
-    if args.resume:
+    saved = model = start_model = None
+    if args.init_from:
+        start_model, start_meta = _load(args.init_from)
+        options = _fine_tune_options(args, start_model)
+        text_options = _fine_tune_text_options(args, _meta_fields(start_meta, args.init_from))
+    elif args.resume:
         model, meta = _load(args.resume)
         saved = _meta_fields(meta, args.resume)
         hyper = {name: getattr(model, name) for name, _ in MODEL_OPTIONS}
@@ -506,6 +582,8 @@ def _train(args, stack):
         path = name = source
     latest, best_path = _checkpoint_paths(args.checkpoint) if args.checkpoint else (None, None)
     inputs = [("the training text", path)]
+    if args.init_from:
+        inputs.append(("the --init-from checkpoint", args.init_from))
     for output in (latest, best_path if args.keep_best else None):
         if output:
             check_output(output, "checkpoint", inputs)
@@ -543,6 +621,14 @@ def _train(args, stack):
                        f"resuming needs the same file and options (to continue on another "
                        f"text, use the Python API: charrnn.load(path).set_text(text))")
     V = len(scan.chars) if model is None else model.vocab_size
+    if start_model is not None:
+        missing = sorted(set(scan.chars) - set(start_model.chars))
+        if missing and not args.extend_vocab:
+            raise CLIError(f"{name} has {len(missing)} character(s) that are not in the "
+                           f"vocabulary of {args.init_from}: "
+                           f"{_unknown_chars(missing[:50], text_options['bytes'])}; "
+                           f"--extend-vocab adds them")
+        V = start_model.vocab_size + len(missing)
     _check_training_memory(options["hidden_size"], V, T, B, options["dtype"],
                            built=model is not None, cell=options["cell"],
                            num_layers=options["num_layers"])
@@ -566,7 +652,11 @@ def _train(args, stack):
     if model is None:
         if options["lr_schedule"] == "cosine" and options["decay_iters"] is None:
             options["decay_iters"] = max(total, 1)  # a cosine decays over the run's target
-        model = CharRNN(scan.chars, **options)
+        if start_model is not None:
+            model = CharRNN.init_from(start_model, scan.chars, extend_vocab=args.extend_vocab,
+                                      keep_optimizer=args.keep_optimizer, **options)
+        else:
+            model = CharRNN(scan.chars, **options)
     indices = encode_text(path, text_options, name, model.chars, scan)
     model.set_data(indices[:n_train])
     val_indices = indices[n_train:]
@@ -577,6 +667,8 @@ def _train(args, stack):
                 text_sha256=scan.sha256, target=target,
                 source=None if source is None else os.path.abspath(source),
                 synthetic=synthetic, version=__version__)
+    if args.init_from:
+        meta["init_from"] = os.path.abspath(args.init_from)
     best = min(model.history.val_loss, default=math.inf)
     bytes_mode = text_options["bytes"]
     val_at = model.history.val_iteration[-1] if len(model.history.val_loss) else None
@@ -599,6 +691,8 @@ def _train(args, stack):
         what = (f"{target['epochs']} epochs ({total} iterations)" if schedule == "epochs"
                 else f"{total} iterations")
         start = f"resuming at iteration {model.iteration} of " if args.resume else ""
+        if args.init_from:
+            start = f"fine-tuning {args.init_from}, "
         net = ("" if (model.cell, model.num_layers) == ("rnn", 1) and not model.dropout
                else f"{model.num_layers} {model.cell} layer(s), ")
         console.print(f"charrnn: {model.vocab_size} characters, {net}hidden size "
@@ -715,15 +809,15 @@ def _load(path):
         return load_with_meta(path)
 
 
-def _start_char(args, model, bytes_mode):
+def _start_char(args, model, bytes_mode, prime):
     """``--start-char``, checked against the model's vocabulary (None if not given)."""
     c = args.start_char
     if c is None:
         return None
-    if args.prime is not None:
-        raise CLIError("--start-char and --prime exclude each other: --start-char is the "
-                       "first input after the carried state, --prime the text that leads "
-                       "to the first input")
+    if prime is not None:
+        raise CLIError("--start-char and --prime exclude each other (so do --start-char "
+                       "and --prime-file): --start-char is the first input after the "
+                       "carried state, a prime the text that leads to the first input")
     if bytes_mode:
         c = os.fsencode(c).decode("latin-1")
     if len(c) != 1:
@@ -734,33 +828,74 @@ def _start_char(args, model, bytes_mode):
     return c
 
 
-def _cmd_sample(args):
-    model, meta = _load(args.checkpoint)
-    bytes_mode = _meta_fields(meta, args.checkpoint)["bytes"]
-    prime = args.prime
-    if prime is not None and bytes_mode:
+def read_prime_file(path, fields):
+    """The text of ``sample --prime-file`` (``-``: stdin), read as the checkpoint's
+    training text was: its encoding (or raw bytes) and its clean-up options.
+
+    At most ``MAX_PRIME_BYTES`` are read; a longer file is a CLIError.
+    """
+    name = "stdin" if path == "-" else path
+    with _reading(name, "file", "a text file"):
+        if path != "-":
+            with _data.open_regular(path) as f:
+                raw = f.read(MAX_PRIME_BYTES + 1)
+        elif sys.stdin is None:
+            raise CLIError("--prime-file -: there is no stdin to read")
+        else:
+            raw = sys.stdin.buffer.read(MAX_PRIME_BYTES + 1)
+    if len(raw) > MAX_PRIME_BYTES:
+        raise CLIError(f"--prime-file {name} is longer than {MAX_PRIME_BYTES:,} bytes, the "
+                       f"most a prime may be; give the end of it (e.g. tail -c 100000)")
+    clean = (fields["lower"], fields["strip_digits"], fields["drop_chars"])
+    if fields["bytes"]:
+        return _data.preprocess(raw, *clean).decode("latin-1")
+    encoding = fields["encoding"]
+    try:
+        text = "".join(_data._decoded([raw], _data._decoder(encoding), name, encoding))
+    except _data.DecodeError as e:
+        raise CLIError(f"--prime-file {e} (the checkpoint's text encoding)") from None
+    return _data.preprocess(text, *clean)
+
+
+def _sample_prime(args, model, fields):
+    """The prime of ``sample`` (``--prime`` or ``--prime-file``), or None; every
+    character checked against the vocabulary."""
+    bytes_mode = fields["bytes"]
+    flag, prime = "--prime", args.prime
+    if args.prime_file is not None:
+        flag, prime = "--prime-file", read_prime_file(args.prime_file, fields)
+    elif prime is not None and bytes_mode:
         prime = os.fsencode(prime).decode("latin-1")
     if prime is not None:
         missing = sorted(set(prime) - set(model.char_to_ix))
-        if missing and bytes_mode:
-            shown = bytes(ord(c) for c in missing)
-            raise CLIError(f"--prime has bytes that are not in the model's vocabulary: {shown!r}")
         if missing:
-            raise CLIError(f"--prime has characters that are not in the model's vocabulary: "
-                           f"{''.join(missing)!r}")
+            what = "bytes" if bytes_mode else "characters"
+            raise CLIError(f"{flag} has {what} that are not in the model's vocabulary: "
+                           f"{_unknown_chars(missing[:50], bytes_mode)}")
+    return prime
+
+
+def _cmd_sample(args):
+    model, meta = _load(args.checkpoint)
+    fields = _meta_fields(meta, args.checkpoint)
+    bytes_mode = fields["bytes"]
+    prime = _sample_prime(args, model, fields)
     seed = args.seed
     if seed is not None and not 0 <= seed < 2**32:
         raise CLIError(f"--seed must be in [0, 2**32), got {seed}")
-    start_char = _start_char(args, model, bytes_mode)
-    pieces = model.generate(args.length, prime=prime, temperature=args.temperature,
-                            greedy=args.greedy, top_k=args.top_k, seed=seed,
-                            start=args.start, start_char=start_char)
-    out = prime or start_char or ""
-    for ch in pieces:
-        out += ch
-        if len(out) >= 4096:
-            write_text(out, bytes_mode)
-            out = ""
+    start_char = _start_char(args, model, bytes_mode, prime)
+    # the samples draw one after the other from one stream: the seed's, or the model's
+    rng = model.rng if seed is None else np.random.RandomState(seed)
+    out = ""
+    for i in range(args.num_samples):
+        out += (SAMPLE_SEPARATOR if i else "") + (prime or start_char or "")
+        for ch in model.generate(args.length, prime=prime, temperature=args.temperature,
+                                 greedy=args.greedy, top_k=args.top_k, seed=rng,
+                                 top_p=args.top_p, start=args.start, start_char=start_char):
+            out += ch
+            if len(out) >= 4096:
+                write_text(out, bytes_mode)
+                out = ""
     if sys.stdout.isatty() and not bytes_mode:
         out += "\n"
     write_text(out, bytes_mode)
@@ -935,6 +1070,7 @@ _dpi = _argument(int, "an integer", lambda v: 1 <= v <= MAX_DPI, f">= 1 and <= {
 _positive_float = _argument(float, "a number", lambda v: math.isfinite(v) and v > 0,
                             "a finite number > 0")
 _finite_float = _argument(float, "a number", math.isfinite, "finite")
+_probability_mass = _argument(float, "a number", lambda v: 0 < v <= 1, "> 0 and <= 1")
 _synthetic_size = _argument(int, "an integer", lambda v: 1 <= v <= _datasets.MAX_SYMBOLS,
                             f">= 1 and <= {_datasets.MAX_SYMBOLS:,}")
 _seed32 = _argument(int, "an integer", lambda v: 0 <= v < 2**32, ">= 0 and < 2**32")
@@ -1077,15 +1213,83 @@ def _add_train(sub):
                    help="continue training from this checkpoint, on the same text (FILE defaults "
                         "to the checkpoint's) and saving to it unless --checkpoint is given")
     o.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    f = p.add_argument_group(
+        "fine-tuning (char-rnn's -init_from)",
+        "Start from the weights of a checkpoint: its model options (hidden size, cell, "
+        "layers, dropout, activation, dtype) and vocabulary are kept, training options "
+        "not given are its own (except --decay-iters), text options not given too; the "
+        "iteration count, history, pointer, state and optimizer start fresh.")
+    f.add_argument("--init-from", metavar="CKPT",
+                   help="fine-tune the model of this checkpoint on FILE (not with --resume)")
+    f.add_argument("--keep-optimizer", action="store_true",
+                   help="with --init-from: keep the checkpoint's optimizer state (m1, m2)")
+    f.add_argument("--extend-vocab", action="store_true",
+                   help="with --init-from: add FILE's characters that the checkpoint lacks "
+                        "(new weights drawn as a new model's; else such characters are an "
+                        "error)")
     p.set_defaults(func=_cmd_train)
 
 
+def args_file_line(line):
+    """The arguments of one line of an ``@file``: split as a shell splits (quotes
+    group, ``#`` starts a comment); a blank or comment line gives none."""
+    return shlex.split(line, comments=True)
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse reading ``@file`` lines with :func:`args_file_line`."""
+
+    def convert_arg_line_to_args(self, arg_line):
+        return args_file_line(arg_line)
+
+
+def expand_args_files(argv, depth=0):
+    """``argv`` with each ``@file`` replaced by the arguments in that file.
+
+    What argparse's ``fromfile_prefix_chars="@"`` does, with bounds and one-line errors:
+    a regular file of at most ``MAX_ARGS_FILE_BYTES`` of UTF-8, ``@file`` lines in it
+    read in turn, at most ``MAX_ARGS_FILE_DEPTH`` deep.
+    """
+    out = []
+    for arg in argv:
+        if not arg.startswith("@"):
+            out.append(arg)
+            continue
+        path = arg[1:]
+        if depth >= MAX_ARGS_FILE_DEPTH:
+            raise CLIError(f"{arg}: options files nest more than {MAX_ARGS_FILE_DEPTH} deep "
+                           f"(does one name itself?)")
+        with _reading(path, "options file", "an options file"):
+            with _data.open_regular(path) as f:
+                raw = f.read(MAX_ARGS_FILE_BYTES + 1)
+        if len(raw) > MAX_ARGS_FILE_BYTES:
+            raise CLIError(f"options file {path} is longer than {MAX_ARGS_FILE_BYTES:,} bytes")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise CLIError(f"options file {path} is not valid UTF-8 (byte offset "
+                           f"{e.start})") from None
+        args = []
+        for number, line in enumerate(text.splitlines(), 1):
+            try:
+                args += args_file_line(line)
+            except ValueError as e:
+                raise CLIError(f"options file {path}, line {number}: {e}") from None
+        out += expand_args_files(args, depth + 1)
+    return out
+
+
 def build_parser():
-    """The ``charrnn`` argument parser, one subparser per command."""
-    parser = argparse.ArgumentParser(
-        prog="charrnn",
+    """The ``charrnn`` argument parser, one subparser per command.
+
+    An argument ``@FILE`` stands for the arguments in FILE (:func:`args_file_line`).
+    """
+    parser = _ArgumentParser(
+        prog="charrnn", fromfile_prefix_chars="@",
         description="Character-level vanilla RNN language models (min-char-rnn) on compiled "
-                    "kernels. 'charrnn COMMAND --help' describes each command.")
+                    "kernels. 'charrnn COMMAND --help' describes each command. An argument "
+                    "@FILE stands for the options in FILE: split as a shell splits, one or "
+                    "more a line, '#' comments and blank lines allowed.")
     parser.add_argument("--version", action="version", version=f"charrnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(sub)
@@ -1099,14 +1303,24 @@ def build_parser():
     p.add_argument("checkpoint", help=".npz written by charrnn train --checkpoint or model.save")
     p.add_argument("--length", "-n", metavar="N", type=_nonnegative_int, default=500,
                    help="characters to sample")
-    p.add_argument("--prime", metavar="TEXT",
-                   help="warm the hidden state on this text before sampling")
+    primes = p.add_mutually_exclusive_group()
+    primes.add_argument("--prime", metavar="TEXT",
+                        help="warm the hidden state on this text before sampling")
+    primes.add_argument("--prime-file", metavar="PATH",
+                        help=f"the same with the text of a file ('-': stdin), read with the "
+                             f"checkpoint's text options, at most {MAX_PRIME_BYTES:,} bytes")
     p.add_argument("--temperature", "-t", metavar="T", type=_positive_float, default=1.0,
                    help="below 1: safer, above 1: more surprising")
     p.add_argument("--greedy", action="store_true",
                    help="always the most likely character (argmax)")
     p.add_argument("--top-k", type=_positive_int, metavar="K",
                    help="draw only among the K most likely characters")
+    p.add_argument("--top-p", type=_probability_mass, metavar="P",
+                   help="then only among the fewest most likely characters whose "
+                        "probabilities reach P (nucleus sampling)")
+    p.add_argument("--num-samples", "-N", metavar="N", type=_positive_int, default=1,
+                   help="independent samples from the same start, drawn one after the "
+                        "other, separated by a line '---'")
     p.add_argument("--seed", metavar="N", type=_nonnegative_int, help="seed of the draws")
     p.add_argument("--start-char", metavar="C",
                    help="the first input, one character of the vocabulary, fed after the "
@@ -1189,6 +1403,11 @@ def _silence_stdout():
 
 def main(argv=None):
     """Run the ``charrnn`` command line; returns the exit status."""
+    try:
+        argv = expand_args_files(sys.argv[1:] if argv is None else list(argv))
+    except CLIError as e:
+        _note(f"charrnn: error: {e}")
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -12,7 +12,8 @@ import math
 import os
 import threading
 import types
-from typing import IO, Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import (IO, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional,
+                    Sequence, Tuple, Union)
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from . import nets as _nets
 from .core import RNG
 from .schedule import SCHEDULES, Schedule
 
-__all__ = ["CharRNN", "History", "train", "load", "load_with_meta"]
+__all__ = ["CharRNN", "History", "train", "fine_tune", "load", "load_with_meta"]
 
 #: Training progress (``DEBUG`` records at ``fit``'s report points); silent unless an
 #: application configures logging.
@@ -47,6 +48,10 @@ _CSV_ROWS = 1 << 14
 #: ``fit`` refuses to run past this many iterations: the kernels count them in an int64
 #: (and Adam raises its betas to that power), which must never wrap.
 MAX_ITERATIONS = 2**62
+
+#: What a model is, as opposed to how it trains: fine-tuning (:meth:`CharRNN.init_from`)
+#: takes them from the model it starts from.
+SHAPE_OPTIONS = ("hidden_size", "cell", "num_layers", "dropout", "activation", "dtype")
 
 #: What the read-only attributes' errors suggest instead.
 _REBUILD = "; build a new CharRNN"
@@ -970,7 +975,7 @@ class CharRNN:
     def _rng(self, seed):
         return self._random_state if seed is None else check.random_state(seed, "seed")
 
-    def _draw(self, state, x, n, rng, temperature, greedy, top_k):
+    def _draw(self, state, x, n, rng, temperature, greedy, top_k, top_p=1.0):
         """``n`` sampled indices from ``state`` (updated) and first input ``x``."""
         out = np.empty(n, np.int64)
         named = [(name, a) for (name, _, _), a in zip(self._net.layout, self.params)]
@@ -980,13 +985,14 @@ class CharRNN:
         if n:
             uniforms = np.zeros(n) if greedy else rng.random_sample(n)
             self._net.sample(self._flat, state, x, uniforms, out, temperature, bool(greedy),
-                             top_k)
+                             top_k, top_p)
         return out
 
     def generate(self, n: int, prime: Optional[str] = None, temperature: float = 1.0,
                  greedy: bool = False, top_k: Optional[int] = None, seed: RNG = None,
                  chunk: int = 256, *, start: Optional[str] = None,
-                 start_char: Optional[str] = None) -> Iterator[str]:
+                 start_char: Optional[str] = None,
+                 top_p: Optional[float] = None) -> Iterator[str]:
         """Yield ``n`` sampled characters one at a time, as they are sampled.
 
         Same arguments and the same characters as :meth:`sample` (sampled in the kernel
@@ -998,17 +1004,18 @@ class CharRNN:
         rng = self._rng(seed)
         with self._using("sample from this model"):
             state, x = self._start(prime, start, start_char)
-            options = _nets.check_sampling(self._flat, self._net, temperature, greedy, top_k)
+            options = _nets.check_sampling(self._flat, self._net, temperature, greedy, top_k,
+                                           top_p)
         return self._stream(state, x, n, chunk, rng, bool(greedy), options)
 
     def _stream(self, state, x, n, chunk, rng, greedy, options):
-        temperature, top_k = options
+        temperature, top_k, top_p = options
         left = n
         while left > 0:
             k = min(chunk, left)
             with self._using("sample from this model"):
                 self._check_buffers()
-                ixes = self._draw(state, x, k, rng, temperature, greedy, top_k)
+                ixes = self._draw(state, x, k, rng, temperature, greedy, top_k, top_p)
             x = int(ixes[-1])
             left -= k
             for i in ixes:
@@ -1016,7 +1023,8 @@ class CharRNN:
 
     def sample(self, n: int, prime: Optional[str] = None, temperature: float = 1.0,
                greedy: bool = False, top_k: Optional[int] = None, seed: RNG = None, *,
-               start: Optional[str] = None, start_char: Optional[str] = None) -> str:
+               start: Optional[str] = None, start_char: Optional[str] = None,
+               top_p: Optional[float] = None) -> str:
         """Sample ``n`` characters.
 
         Parameters
@@ -1048,6 +1056,11 @@ class CharRNN:
             One character of the vocabulary, the first input; instead of ``prime``.
             With ``start`` None, sampling continues from the carried state, as the
             seeds' training-time samples do (``sample(hprev, inputs[0], 200)``).
+        top_p : float in (0, 1], optional
+            Nucleus sampling: draw only among the smallest set of most likely
+            characters whose probabilities reach ``top_p``, renormalised (see
+            :func:`charrnn.sample`). Applied after ``temperature`` and ``top_k``, as
+            HF transformers does.
 
         Returns
         -------
@@ -1064,10 +1077,36 @@ class CharRNN:
         rng = self._rng(seed)
         with self._using("sample from this model"):
             state, x = self._start(prime, start, start_char)
-            temperature, k = _nets.check_sampling(self._flat, self._net, temperature, greedy,
-                                                  top_k)
-            ixes = self._draw(state, x, n, rng, temperature, greedy, k)
+            temperature, k, top_p = _nets.check_sampling(self._flat, self._net, temperature,
+                                                         greedy, top_k, top_p)
+            ixes = self._draw(state, x, n, rng, temperature, greedy, k, top_p)
         return _data.decode(ixes, self._chars)
+
+    def samples(self, num_samples: int, n: int, prime: Optional[str] = None, *,
+                seed: RNG = None, **options: Any) -> List[str]:
+        """``num_samples`` independent samples of ``n`` characters from the same start.
+
+        Each starts where :meth:`sample` would (warmed on ``prime``, or from the carried
+        state), and they draw one after the other from one random stream: the result
+        is ``[sample(n, prime, seed=rng, **options) for _ in range(num_samples)]`` with
+        ``rng`` the RandomState of ``seed`` (nanoGPT's ``num_samples``).
+
+        Parameters
+        ----------
+        num_samples : int
+            >= 0.
+        n, prime, seed
+            As in :meth:`sample`.
+        **options
+            ``temperature``, ``greedy``, ``top_k``, ``top_p``: as in :meth:`sample`.
+
+        Returns
+        -------
+        list of str
+        """
+        num_samples = check.integer(num_samples, "num_samples", minimum=0)
+        rng = self._rng(seed)
+        return [self.sample(n, prime, seed=rng, **options) for _ in range(num_samples)]
 
     def save(self, path: Union[str, os.PathLike[str]]) -> None:
         """Write the model and its whole training state to one ``.npz`` checkpoint.
@@ -1253,6 +1292,105 @@ class CharRNN:
         model._flat[...] = model._net.from_state_dict(arrays)
         return model
 
+    # -- fine-tuning -------------------------------------------------------------------
+
+    @classmethod
+    def init_from(cls, source: Union["CharRNN", str, os.PathLike[str]],
+                  chars: Optional[Iterable[str]] = None, *, extend_vocab: bool = False,
+                  keep_optimizer: bool = False, **options: Any) -> "CharRNN":
+        """A model to fine-tune: the weights of ``source``, training started afresh.
+
+        What the model is (``hidden_size``, ``cell``, ``num_layers``, ``dropout``,
+        ``activation``, ``dtype`` and the vocabulary) comes from ``source``, and so do its
+        weights, bit for bit. Where training stands starts fresh: iteration 0, empty
+        history, pointer 0, zero carried state, the initial ``smooth_loss``, and zero
+        optimizer state ``m1``, ``m2`` unless ``keep_optimizer``. The random streams
+        (samples, dropout) start from ``seed`` as in a new model.
+
+        Parameters
+        ----------
+        source : CharRNN, str or os.PathLike
+            A model, or the path of a checkpoint (read with :func:`charrnn.load`).
+        chars : iterable of str, optional
+            The characters of the text to fine-tune on (e.g. the text itself). Any that
+            the vocabulary of ``source`` lacks raise ValueError naming them, unless
+            ``extend_vocab``.
+        extend_vocab : bool
+            Add the missing characters to the vocabulary, which stays sorted (the old
+            characters' weights move with them; nothing else changes). The new input
+            columns (``Wxh``, ``weight_ih_l0``), decoder rows (``Why``,
+            ``decoder.weight``) and output biases are those a new model of the larger
+            vocabulary draws with ``seed`` (``randn * 0.01`` and zero biases for the
+            seeds' model, PyTorch's uniform for stacked cells).
+        keep_optimizer : bool
+            Keep the optimizer state ``m1``, ``m2`` of ``source`` (zero for added
+            characters). The iteration counter starts at 0 all the same, so Adam's
+            bias correction starts again.
+        **options
+            Training options, each defaulting to that of ``source``: ``seq_length``,
+            ``learning_rate``, ``seed``, ``optimizer``, ``clip``, ``clip_norm``, ``bptt``,
+            ``reset_each_epoch``, ``beta1``, ``beta2``, ``decay_rate``, ``eps``,
+            ``batch_size``, ``lr_schedule``, ``warmup_iters``, ``decay_iters``,
+            ``min_lr``, ``lr_decay``, ``decay_every``; and ``num_threads`` (default:
+            the cores available). A model option may be given only with the value of
+            ``source`` (else ValueError).
+
+        Returns
+        -------
+        CharRNN
+        """
+        if not isinstance(source, CharRNN):
+            source = load(source)
+        with source._using("read this model's weights"):
+            source._check_buffers()
+            settings = {name: getattr(source, name) for name in _checkpoint.INIT_FIELDS}
+            settings["dtype"] = source.dtype.name
+            for name, value in options.items():
+                if name in SHAPE_OPTIONS:
+                    same = (np.dtype(check.dtype(value)) == source.dtype if name == "dtype"
+                            else value == settings[name])
+                    if not same:
+                        raise ValueError(
+                            f"{name}={value!r} differs from the model fine-tuned "
+                            f"({name}={settings[name]!r}); a fine-tuned model keeps its shape: "
+                            f"leave {name} out")
+                elif name not in settings and name != "num_threads":
+                    raise TypeError(f"init_from() got an unexpected option {name!r}")
+            settings.update((k, v) for k, v in options.items() if k not in SHAPE_OPTIONS)
+            vocab = list(source.chars)
+            if chars is not None:
+                wanted = set(chars)
+                if not all(isinstance(c, str) and len(c) == 1 for c in wanted):
+                    raise ValueError("chars must be single characters")
+                missing = sorted(wanted - set(vocab))
+                if missing and not extend_vocab:
+                    raise ValueError(
+                        f"{len(missing)} character(s) are not in the vocabulary of the model "
+                        f"fine-tuned: {''.join(missing[:50])!r}; extend_vocab=True adds them")
+                if missing:
+                    vocab = sorted(set(vocab) | wanted)
+            model = cls(vocab, **settings)
+            positions = np.array([model._char_to_ix[c] for c in source.chars], np.intp)
+            pairs = [(source._flat, model._flat)]
+            if keep_optimizer:
+                pairs += [(source._m1, model._m1), (source._m2, model._m2)]
+            for old, new in pairs:
+                _copy_weights(source._net.params(old), model._net.params(new), positions)
+        return model
+
+def _copy_weights(old, new, positions):
+    """Each array of ``old`` into its counterpart in ``new``: the same layout, over the
+    same vocabulary or one with more characters. Along the one axis whose size grew
+    (V), entry ``i`` of ``old`` goes to entry ``positions[i]`` of ``new``; arrays of
+    the same shape are copied as they are."""
+    for a, b in zip(old, new):
+        grown = [k for k, (m, n) in enumerate(zip(a.shape, b.shape)) if m != n]
+        if grown:
+            np.moveaxis(b, grown[0], 0)[positions] = np.moveaxis(a, grown[0], 0)
+        else:
+            b[...] = a
+
+
 def train(text: Union[str, Tuple[np.ndarray, Sequence[str]]], hidden_size: int = 100,
           seq_length: int = 25, learning_rate: float = 0.1, num_iterations: Optional[int] = None,
           seed: int = 0, *, epochs: Optional[int] = None,
@@ -1305,16 +1443,92 @@ def train(text: Union[str, Tuple[np.ndarray, Sequence[str]]], hidden_size: int =
         indices, chars = _data.as_encoded(text)
         size = indices.size
     if options.get("lr_schedule") == "cosine" and options.get("decay_iters") is None:
-        if num_iterations is not None:
-            options["decay_iters"] = num_iterations
-        elif isinstance(epochs, int) and isinstance(seq_length, int) and seq_length > 0:
-            B = options.get("batch_size", 1)
-            per_epoch = (size // B - 1) // seq_length if isinstance(B, int) and B > 0 else 0
-            options["decay_iters"] = max(1, epochs * per_epoch)
+        options["decay_iters"] = _run_length(num_iterations, epochs, size, seq_length,
+                                             options.get("batch_size", 1))
     model = CharRNN(chars, hidden_size, seq_length, learning_rate, seed=seed, **options)
     if isinstance(text, str):
         model.set_text(text)
     else:
+        model.set_data(indices)
+    return model.fit(num_iterations, epochs=epochs, callback=callback,
+                     report_every=report_every)
+
+
+def _run_length(num_iterations, epochs, size, seq_length, batch_size):
+    """The iterations of a run of ``num_iterations``, or of ``epochs`` over ``size``
+    characters: what a cosine schedule without ``decay_iters`` decays over. None for
+    options that are not valid (the model then says what is wrong with them)."""
+    if num_iterations is not None:
+        return num_iterations
+    if isinstance(epochs, int) and isinstance(seq_length, int) and seq_length > 0:
+        B = batch_size
+        per_epoch = (size // B - 1) // seq_length if isinstance(B, int) and B > 0 else 0
+        return max(1, epochs * per_epoch)
+    return None
+
+
+def fine_tune(source: Union[CharRNN, str, os.PathLike[str]],
+              text: Union[str, Tuple[np.ndarray, Sequence[str]]],
+              num_iterations: Optional[int] = None, *, epochs: Optional[int] = None,
+              extend_vocab: bool = False, keep_optimizer: bool = False,
+              callback: Optional[Callable[[CharRNN], Any]] = None, report_every: int = 1000,
+              **options: Any) -> CharRNN:
+    """Fine-tune a trained model on a new text (char-rnn's and torch-rnn's ``-init_from``).
+
+    :meth:`CharRNN.init_from` ``(source, chars of text, ...)`` trained on ``text`` as
+    :func:`train` trains; ``source`` is not changed.
+
+    Parameters
+    ----------
+    source : CharRNN, str or os.PathLike
+        The model, or the path of its checkpoint.
+    text : str or EncodedText
+        As in :func:`train`; its characters must be in the vocabulary of ``source``
+        unless ``extend_vocab``.
+    num_iterations, epochs, callback, report_every
+        As in :func:`train` (default 1000 iterations).
+    extend_vocab, keep_optimizer
+        See :meth:`CharRNN.init_from`.
+    **options
+        Training options (``learning_rate``, ``seq_length``, ``batch_size``, ...), each
+        defaulting to that of ``source``, except ``decay_iters``: a cosine schedule
+        without it decays over this run, as in :func:`train`.
+
+    Returns
+    -------
+    CharRNN
+        The fine-tuned model, a new one: iteration, history and pointer count from
+        this run.
+    """
+    if num_iterations is None and epochs is None:
+        num_iterations = 1000
+    if not isinstance(source, CharRNN):
+        source = load(source)
+    if isinstance(text, str):
+        chars: Iterable[str] = set(text)
+        size = len(text)
+    else:
+        indices, encoded_chars = _data.as_encoded(text)
+        chars, size = encoded_chars, indices.size
+    if options.get("lr_schedule", source.lr_schedule) == "cosine" \
+            and options.get("decay_iters") is None:
+        options["decay_iters"] = _run_length(num_iterations, epochs, size,
+                                             options.get("seq_length", source.seq_length),
+                                             options.get("batch_size", source.batch_size))
+    model = CharRNN.init_from(source, chars, extend_vocab=extend_vocab,
+                              keep_optimizer=keep_optimizer, **options)
+    if isinstance(text, str):
+        model.set_text(text)
+    else:
+        if encoded_chars != model.chars:  # the vocabulary grew: indices into it (a copy)
+            V = len(encoded_chars)
+            if indices.size and int(indices.max()) >= V:
+                bad = int(np.argmax(indices >= V))
+                raise IndexError(f"indices[{bad}] = {indices[bad]} is outside the text's "
+                                 f"vocabulary [0, {V})")
+            lookup = np.array([model.char_to_ix[c] for c in encoded_chars],
+                              _data.index_dtype(model.vocab_size))
+            indices = lookup[indices]
         model.set_data(indices)
     return model.fit(num_iterations, epochs=epochs, callback=callback,
                      report_every=report_every)
