@@ -37,6 +37,7 @@ from ._cliutil import (EXPECTED, CLIError, argument as _argument, check_memory, 
                        training_memory)
 from .model import CharRNN, load_with_meta
 from .schedule import SCHEDULES
+from .tune import add_parser as _add_tune
 
 #: Model options of ``charrnn train``: argparse dest, CharRNN keyword, default.
 MODEL_OPTIONS = (
@@ -910,6 +911,8 @@ def build_parser():
     p.add_argument("--dpi", metavar="DPI", type=_dpi, default=120,
                    help=f"resolution, at most {MAX_DPI}")
     p.set_defaults(func=_cmd_plot)
+
+    _add_tune(sub)  # charrnn.tune imports ray only when a sweep runs
 
     try:
         from . import bench
