@@ -41,7 +41,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -438,7 +438,7 @@ def _cell(value):
 
 def format_table(trials: Sequence[Mapping[str, Any]], varying: Sequence[str]) -> str:
     """Rows of :attr:`Sweep.trials` as aligned text, one line each."""
-    head = ["trial", "status", "iter", "val bits/char", "chars/s"] + list(varying)
+    head = ["trial", "status", "iter", "best bits/char", "chars/s"] + list(varying)
     rows = [[t["trial"], t["status"], str(t["iteration"]),
              "-" if not math.isfinite(t["val_bits"]) else f"{t['val_bits']:.4f}",
              f"{t['chars_per_s']:,.0f}"] + [_cell(t["config"].get(k)) for k in varying]
@@ -536,7 +536,8 @@ def run(text: Union[str, Tuple[np.ndarray, Sequence[str]]],
         address: Optional[str] = None, num_cpus: Optional[int] = None,
         output: Union[str, os.PathLike[str]] = "charrnn-tune", name: Optional[str] = None,
         keep_checkpoints: Optional[int] = None, perturbation_interval: Optional[int] = None,
-        meta: Optional[Mapping[str, Any]] = None, verbose: int = 0) -> Sweep:
+        meta: Optional[Mapping[str, Any]] = None,
+        progress: Optional[Callable[[Dict[str, Any]], Any]] = None, verbose: int = 0) -> Sweep:
     """Search hyperparameters with Ray Tune; copy the best checkpoint to ``OUTPUT/best.npz``.
 
     Parameters
@@ -587,6 +588,10 @@ def run(text: Union[str, Tuple[np.ndarray, Sequence[str]]],
     meta : mapping, optional
         JSON-serialisable; stored in every checkpoint's ``meta`` (``charrnn tune``
         keeps the text options there, as ``charrnn train`` does).
+    progress : callable, optional
+        Called in this process as ``progress(result)`` with each result a trial
+        reports (``trial_id``, ``iteration``, ``val_bits``, ``chars_per_s``,
+        ``restored_from``, ...; see the module's description).
     verbose : int
         Ray Tune's own progress output: 0 (none), 1, 2.
 
@@ -677,6 +682,7 @@ def run(text: Union[str, Tuple[np.ndarray, Sequence[str]]],
             run_config=tune.RunConfig(
                 name=name, storage_path=output, verbose=verbose,
                 stop={"iteration": iterations},  # before PBT can restart a finished trial
+                callbacks=[] if progress is None else [_Progress(progress)],
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=keep_checkpoints, checkpoint_score_attribute="val_bits",
                     checkpoint_score_order="min")))
@@ -699,6 +705,26 @@ def run(text: Union[str, Tuple[np.ndarray, Sequence[str]]],
                  best_val_bits=best_bits, best_trial=best_trial, best_config=best_config,
                  trials=rows, varying=_varying(space),
                  wall_time=time.perf_counter() - t_start, results=results)
+
+
+def _Progress(progress):
+    """A Ray Tune callback that hands each reported result to ``progress``."""
+    from ray import tune
+
+    class Progress(tune.Callback):
+        def __init__(self, progress):
+            self.progress = progress
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            if self.progress is not None:
+                self.progress(dict(result, trial_id=trial.trial_id))
+
+        def __getstate__(self):
+            # Ray Tune pickles its callbacks with the experiment (tuner.pkl); the
+            # function (a terminal, a closure) stays in this process
+            return {"progress": None}
+
+    return Progress(progress)
 
 
 class _NoiseFilter(logging.Filter):
@@ -791,8 +817,7 @@ def add_parser(sub):
                    help="Ray Tune's storage path, on a cluster a folder every node mounts; "
                         "DIR/best.npz is the best checkpoint [%(default)s]")
     r.add_argument("--name", help="the experiment's folder in DIR [sweep-DATE-TIME]")
-    r.add_argument("--quiet", action="store_true",
-                   help="print nothing but errors (not even Ray Tune's progress)")
+    r.add_argument("--quiet", action="store_true", help="print nothing but errors")
     t = p.add_argument_group("text")
     t.add_argument("--encoding", metavar="ENC", help="encoding of FILE [utf-8]")
     t.add_argument("--bytes", action="store_const", const=True,
@@ -832,6 +857,22 @@ def _cmd_tune(args):
         indices = cli.encode_text(path, options, name, scan.chars, scan)
     meta = dict(options, text_sha256=scan.sha256, version=__version__,
                 source=None if args.file is None else os.path.abspath(args.file))
+    t_start = time.perf_counter()
+    best = [math.inf, ""]
+
+    def progress(result):
+        trial, val = result["trial_id"], result["val_bits"]
+        if val < best[0]:
+            best[:] = val, trial
+        came = result.get("restored_from")
+        came = f" | from {came} at {result['restored_iteration']}" \
+            if came and came != trial else ""
+        shown = "diverged" if result.get("diverged") else f"val {val:.4f} bits/char"
+        console.progress(
+            f"{trial} iter {result['iteration']}/{args.iterations} | {shown} | "
+            f"{result['chars_per_s']:,.0f} chars/s{came} | best {best[0]:.4f} ({best[1]}) | "
+            f"{cli._clock(time.perf_counter() - t_start)}")
+
     try:
         sweep = run((indices, scan.chars), space, num_samples=args.num_samples,
                     iterations=args.iterations, report_every=args.report_every,
@@ -839,9 +880,10 @@ def _cmd_tune(args):
                     time_budget=args.time_budget, threads=args.threads, address=args.address,
                     num_cpus=args.num_cpus, output=output, name=args.name,
                     perturbation_interval=args.perturbation_interval, meta=meta,
-                    verbose=0 if args.quiet else 1)
+                    progress=progress)
     except (RuntimeError, tune.TuneError) as e:
         raise CLIError(f"the sweep failed: {e}") from None
+    console.end_line()
     console.print(f"{len(sweep.trials)} trials in {sweep.wall_time:.1f} s ({args.scheduler}), "
                   f"Ray Tune's records in {sweep.path}")
     console.print(sweep.table())

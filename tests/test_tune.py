@@ -193,7 +193,7 @@ def test_asha_sweep_reports_every_trial_and_keeps_the_best(tmp_path):
     assert model.learning_rate == sweep.best_config["learning_rate"]
 
     table = sweep.table().splitlines()
-    assert table[0].split() == ["trial", "status", "iter", "val", "bits/char", "chars/s",
+    assert table[0].split() == ["trial", "status", "iter", "best", "bits/char", "chars/s",
                                 "learning_rate"]
     assert len(table) == 5
 
