@@ -38,6 +38,7 @@ import math
 import numbers
 import os
 import shutil
+import socket
 import tempfile
 import time
 import warnings
@@ -523,6 +524,20 @@ def _split(text, val_frac):
     return list(chars), train, val
 
 
+def _check_reachable(address):
+    """Refuse a ``HOST:PORT`` nothing listens on: Ray would keep trying for minutes."""
+    if address is None or "://" in address or ":" not in address:
+        return  # "auto", "local", a ray:// client address: Ray's own checks
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except ValueError:
+        raise ValueError(f"address {address!r} is not HOST:PORT (or 'auto')") from None
+    except OSError as e:
+        raise ConnectionError(f"cannot reach a Ray cluster at {address}: "
+                              f"{e.strerror or e}") from None
+
+
 def _positive(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -667,6 +682,7 @@ def run(text: Union[str, Tuple[np.ndarray, Sequence[str]]],
     started = not ray.is_initialized()
     t_start = time.perf_counter()
     if started:
+        _check_reachable(address)
         ray.init(address=address, num_cpus=num_cpus, include_dashboard=False,
                  logging_level=logging.WARNING if verbose else logging.ERROR,
                  log_to_driver=verbose > 0)
@@ -837,6 +853,9 @@ def _cmd_tune(args):
     except ImportError:
         raise CLIError(NEEDS_RAY) from None
     console = cli.Console(args.quiet)
+    if args.num_cpus is not None and args.address is not None:
+        raise CLIError("--num-cpus sizes a local Ray instance; leave it out with --address "
+                       "(a cluster has the CPUs of its nodes)")
     space = check_space(args.space)
     options = cli._text_options(args)
     output = os.path.abspath(args.output)

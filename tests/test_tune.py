@@ -285,6 +285,13 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 
 
 @needs_ray
+def test_an_unreachable_cluster_is_refused_at_once(tmp_path):
+    with pytest.raises(ConnectionError, match="cannot reach a Ray cluster at 127.0.0.1:1"):
+        ctune.run(TEXT, TINY, address="127.0.0.1:1", output=tmp_path)
+    no_ray_left()
+
+
+@needs_ray
 def test_a_sweep_whose_trials_all_diverge_says_so(tmp_path):
     # float32 overflows: the loss (first) or the parameters (second) become infinite
     space = {"hidden_size": 8, "seq_length": 8, "optimizer": "sgd", "clip": None,
