@@ -51,7 +51,7 @@ from . import data as _data
 from .model import CharRNN, load_with_meta
 
 __all__ = ["DEFAULT_SPACE", "OPTIONS", "MUTABLE", "SAMPLERS", "SCHEDULERS", "Sweep",
-           "check_space", "run", "add_parser"]
+           "check_space", "run", "params_sha256", "format_table", "add_parser"]
 
 #: What ``charrnn tune`` says when ray is missing.
 NEEDS_RAY = ("charrnn tune needs Ray Tune: pip install 'charrnn[tune]' "
@@ -100,8 +100,6 @@ DEFAULT_SPACE: Dict[str, Any] = {
 
 #: A trial's checkpoint: this file in the folder handed to Tune.
 CHECKPOINT_FILE = "model.npz"
-
-_log = logging.getLogger("charrnn")
 
 # Options whose values only size the model: checked as integers, never by building one.
 _SIZES = ("hidden_size", "num_layers", "batch_size", "seq_length")
@@ -267,7 +265,6 @@ def _largest(space, name, default):
 
 def _mutations(space):
     """PBT's ``hyperparam_mutations``: the varying options a trained model can change."""
-    from ray import tune
     out = {}
     for name in _varying(space):
         if name not in MUTABLE:
@@ -698,7 +695,7 @@ def run(text: Union[str, Tuple[np.ndarray, Sequence[str]]],
             run_config=tune.RunConfig(
                 name=name, storage_path=output, verbose=verbose,
                 stop={"iteration": iterations},  # before PBT can restart a finished trial
-                callbacks=[] if progress is None else [_Progress(progress)],
+                callbacks=[] if progress is None else [_progress_callback(progress)],
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=keep_checkpoints, checkpoint_score_attribute="val_bits",
                     checkpoint_score_order="min")))
@@ -723,7 +720,7 @@ def run(text: Union[str, Tuple[np.ndarray, Sequence[str]]],
                  wall_time=time.perf_counter() - t_start, results=results)
 
 
-def _Progress(progress):
+def _progress_callback(progress):
     """A Ray Tune callback that hands each reported result to ``progress``."""
     from ray import tune
 
