@@ -41,6 +41,7 @@ from ._cliutil import (EXPECTED, CLIError, argument as _argument, check_memory, 
                        training_memory)
 from .model import SHAPE_OPTIONS, STARTS, CharRNN, load_with_meta
 from .schedule import SCHEDULES
+from .tune import add_parser as _add_tune
 
 #: Model options of ``charrnn train``: argparse dest, CharRNN keyword, default.
 MODEL_OPTIONS = (
@@ -1377,6 +1378,8 @@ def build_parser():
     p.add_argument("-o", "--output", metavar="PATH",
                    help="write the CSV to this file instead of stdout")
     p.set_defaults(func=_cmd_history)
+
+    _add_tune(sub)  # charrnn.tune imports ray only when a sweep runs
 
     try:
         from . import bench
