@@ -67,7 +67,7 @@ OPTIONS = tuple(name for name in inspect.signature(CharRNN).parameters
 #: from another trial's weights.
 MUTABLE = ("learning_rate", "seq_length", "clip", "clip_norm", "optimizer", "bptt",
            "reset_each_epoch", "beta1", "beta2", "decay_rate", "eps", "lr_schedule",
-           "warmup_iters", "decay_iters", "min_lr", "lr_decay", "decay_every")
+           "warmup_iters", "decay_iters", "min_lr", "lr_decay", "decay_every", "reset_every")
 
 #: The JSON form of a search space: an option's value is a constant, or one of these
 #: as ``{"NAME": ARGUMENTS}``; ``ray.tune``'s function of the same name draws it.
