@@ -22,12 +22,14 @@ cdef extern from *:
     /* c = c * m + a on CHARRNN_ROOF_CHAINS vectors, n times: 2 * CHAINS * lanes flops
      * per iteration (a fused multiply-add where the build has FMA, else a multiply
      * and an add). With 0 < m < 1 and a = 1 - m every lane stays at 1: no overflow,
-     * no subnormals. */
+     * no subnormals. m and a pass through volatile variables: with constants the
+     * compiler would see that c never changes and drop the loop. */
     #define CHARRNN_DEFINE_ROOF_FMA(T, S, VT)                                        \
     static T charrnn_roof_fma_##S(ptrdiff_t n, T m, T a)                             \
     {                                                                                \
+        volatile T m_opaque = m, a_opaque = a;                                       \
         VT c[CHARRNN_ROOF_CHAINS];                                                   \
-        VT vm = (VT){0} + m, va = (VT){0} + a;                                       \
+        VT vm = (VT){0} + m_opaque, va = (VT){0} + a_opaque;                         \
         for (int u = 0; u < CHARRNN_ROOF_CHAINS; u++) c[u] = (VT){0} + (T)1;         \
         for (ptrdiff_t i = 0; i < n; i++)                                            \
             for (int u = 0; u < CHARRNN_ROOF_CHAINS; u++) c[u] = c[u] * vm + va;     \
