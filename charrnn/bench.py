@@ -102,22 +102,29 @@ def machine_info():
     Returns
     -------
     dict
-        ``cpu`` (str), ``cpus`` (int), ``kernel`` (the dict of
+        ``cpu`` (str: the model name, then, where Linux reports them, the x86 family,
+        model and stepping, which tell generations apart when a virtual machine
+        names only the brand, e.g. "AMD EPYC"), ``cpus`` (int), ``kernel`` (the dict of
         ``charrnn.kernel_info()`` where this build has it, else ``{"variant":
         "baseline"}``), ``python``, ``numpy``, ``charrnn`` versions.
     """
     import charrnn
 
-    cpu = None
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if not key:  # the end of the first CPU's block
                     break
+                fields.setdefault(key, value.strip())
     except OSError:
         pass
-    cpu = cpu or platform.processor() or platform.machine() or "unknown"
+    cpu = fields.get("model name") or platform.processor() or platform.machine() or "unknown"
+    if "cpu family" in fields and "model" in fields:
+        cpu += f" (family {fields['cpu family']} model {fields['model']}" + (
+            f" stepping {fields['stepping']})" if "stepping" in fields else ")")
     kernel_info = getattr(charrnn, "kernel_info", None)
     kernel = dict(kernel_info()) if callable(kernel_info) else {"variant": "baseline"}
     try:
@@ -957,8 +964,8 @@ def _roofline_lines(roof):
         f"FMA peak {fma['float64']:.1f} GFLOP/s float64, {fma['float32']:.1f} float32; "
         "read " + ", ".join(f"{level} {bw[level]:.0f} GB/s ({_bytes(probes[level])})"
                             for level in ("L1", "L2", "L3")),
-        f"caches: {sizes} per core but L3{assumed}; of limit = median charrnn rate / the "
-        f"row's bound (charrnn.bench.row_model), and what sets the bound",
+        f"caches: {sizes}{assumed} (L1 and L2 per core); of limit = median charrnn rate / "
+        f"the row's bound (charrnn.bench.row_model), and what sets the bound",
     ]
 
 
@@ -989,7 +996,7 @@ def format_table(result):
     threads = kernel.get("threads", 1)
     extra = "".join(f", {k} {v}" for k, v in kernel.items() if k not in ("variant", "threads"))
     lines = [
-        f"CPU: {m['cpu']} ({m['cpus']} logical CPUs available)",
+        f"CPU: {m['cpu']}, {m['cpus']} logical CPUs available",
         f"charrnn {m['charrnn']}: kernels {kernel.get('variant', 'baseline')}, "
         f"threads {threads}{extra}; numpy {m['numpy']}, Python {m['python']}",
     ]

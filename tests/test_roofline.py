@@ -188,3 +188,28 @@ def test_bad_probe_seconds():
     for seconds in (0, -1, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="probe_seconds must be a finite number > 0"):
             bench.run_bench(hidden_sizes=(4,), probe_seconds=seconds)
+
+
+def test_cpu_name_has_family_and_model(monkeypatch):
+    import io
+    cpuinfo = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\n"
+               "model name\t: AMD EPYC\nstepping\t: 1\n\nprocessor\t: 1\ncpu family\t: 99\n")
+    real_open = open
+
+    def fake_open(path, *args, **kwargs):
+        if path == "/proc/cpuinfo":
+            return io.StringIO(cpuinfo)
+        return real_open(path, *args, **kwargs)
+    monkeypatch.setattr(bench, "open", fake_open, raising=False)
+    assert bench.machine_info()["cpu"] == "AMD EPYC (family 26 model 2 stepping 1)"
+
+
+def test_cli_prints_the_roofline(capsys):
+    code = bench.main(["--hidden-sizes", "6", "--rounds", "1", "--seconds", "0.001",
+                       "--cells", "rnn", "--no-extras", "--quiet"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("CPU: ") and "logical CPUs available" in out.splitlines()[0]
+    assert "roofline, one core (" in out and "GFLOP/s float64" in out and " GB/s (" in out
+    assert "load: other processes " in out
+    assert "of limit" in out
