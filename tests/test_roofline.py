@@ -213,3 +213,14 @@ def test_cli_prints_the_roofline(capsys):
     assert "roofline, one core (" in out and "GFLOP/s float64" in out and " GB/s (" in out
     assert "load: other processes " in out
     assert "of limit" in out
+
+
+def test_better_roofline_takes_the_higher_figures():
+    a = dict(ROOF, variant="avx2")
+    b = dict(ROOF, fma_gflops={"float64": 12.0, "float32": 5.0},
+             bandwidth_gbs={"L1": 1.0, "L2": 60.0, "L3": 10.0})
+    best = bench._better_roofline(a, b)
+    assert best["fma_gflops"] == {"float64": 12.0, "float32": 20.0}
+    assert best["bandwidth_gbs"] == {"L1": 20.0, "L2": 60.0, "L3": 10.0}
+    assert best["variant"] == "avx2" and best["caches"] is ROOF["caches"]
+    assert a["fma_gflops"] is ROOF["fma_gflops"]  # the inputs stay as they were
