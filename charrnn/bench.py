@@ -181,11 +181,14 @@ _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 _OPTIMIZER_PASSES = {"adagrad": 5, "sgd": 3, "rmsprop": 5, "adam": 7}
 
 
-def cache_sizes():
+_SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}  # as sysfs writes sizes: "48K"
+
+
+def cache_sizes(base="/sys/devices/system/cpu/cpu0/cache"):
     """One core's L1 data cache and L2, and the L3, in bytes.
 
-    Read from Linux's ``/sys/devices/system/cpu/cpu0/cache``; where a level is not
-    reported, :data:`ASSUMED_CACHES` stands in for it.
+    Read from Linux's sysfs (``base``: the first CPU's cache directory); where a level
+    is not reported, :data:`ASSUMED_CACHES` stands in for it.
 
     Returns
     -------
@@ -194,7 +197,6 @@ def cache_sizes():
         ``"assumed"`` when any of the three was not reported.
     """
     found = {}
-    base = "/sys/devices/system/cpu/cpu0/cache"
     try:
         entries = sorted(os.listdir(base))
     except OSError:
@@ -211,9 +213,9 @@ def cache_sizes():
                 size = f.read().strip()
         except (OSError, ValueError):
             continue
-        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
         try:
-            nbytes = int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
+            nbytes = int(size[:-1]) * _SIZE_UNITS[size[-1]] if size[-1] in _SIZE_UNITS \
+                else int(size)
         except (ValueError, IndexError):
             continue
         if kind in ("Data", "Unified") and 1 <= level <= 3 and nbytes > 0:
@@ -358,6 +360,9 @@ def row_model(task, hidden_size, vocab_size, cell="rnn", dtype="float64", batch_
         raise ValueError(f"task must be 'train' or 'sample', got {task!r}")
     if cell not in _GATES:
         raise ValueError(f"cell must be one of {', '.join(_GATES)}, got {cell!r}")
+    if optimizer not in _OPTIMIZER_PASSES:
+        raise ValueError(f"optimizer must be one of {', '.join(_OPTIMIZER_PASSES)}, got "
+                         f"{optimizer!r}")
     H, V, s = int(hidden_size), int(vocab_size), np.dtype(dtype).itemsize
     W, D = _GATES[cell] * H * H, V * H
     threads = max(1, min(int(threads), int(batch_size)))
@@ -366,7 +371,7 @@ def row_model(task, hidden_size, vocab_size, cell="rnn", dtype="float64", batch_
                    "working_set": s * (W + D)}]
     else:
         P = _parameters(cell, H, V)
-        passes = _OPTIMIZER_PASSES.get(optimizer, 7)
+        passes = _OPTIMIZER_PASSES[optimizer]
         rows = seq_length * batch_size
         phases = [{"name": "recurrence", "flops": 4 * W,
                    "bytes": 2 * s * W * threads / batch_size, "working_set": 2 * s * W},

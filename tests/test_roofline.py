@@ -57,15 +57,28 @@ def test_roofline_fields():
     assert all(n % 4096 == 0 for n in probes.values())
 
 
-def test_cache_sizes(monkeypatch):
+def test_cache_sizes(tmp_path):
     sizes = bench.cache_sizes()
     assert set(sizes) == {"L1", "L2", "L3", "source"}
     assert all(isinstance(sizes[k], int) and sizes[k] > 0 for k in ("L1", "L2", "L3"))
+    assert bench.cache_sizes(tmp_path / "none") == dict(bench.ASSUMED_CACHES, source="assumed")
 
-    def no_sysfs(path):
-        raise FileNotFoundError(path)
-    monkeypatch.setattr(bench.os, "listdir", no_sysfs)
-    assert bench.cache_sizes() == dict(bench.ASSUMED_CACHES, source="assumed")
+    def index(n, level, kind, size):
+        d = tmp_path / f"index{n}"
+        d.mkdir()
+        for name, value in (("level", level), ("type", kind), ("size", size)):
+            (d / name).write_text(f"{value}\n")
+    index(0, 1, "Data", "48K")
+    index(1, 1, "Instruction", "32K")
+    index(2, 2, "Unified", "1024K")
+    index(3, 3, "Unified", "32M")
+    (tmp_path / "uevent").write_text("")
+    assert bench.cache_sizes(tmp_path) == {"L1": 48 << 10, "L2": 1 << 20, "L3": 32 << 20,
+                                           "source": "sysfs"}
+    (tmp_path / "index3" / "size").write_text("lots\n")  # unreadable: assumed instead
+    assert bench.cache_sizes(tmp_path) == {"L1": 48 << 10, "L2": 1 << 20,
+                                           "L3": bench.ASSUMED_CACHES["L3"],
+                                           "source": "assumed"}
 
 
 def test_aligned_buffer():
@@ -99,6 +112,9 @@ def test_row_model_counts():
         bench.row_model("x", 10, 5)
     with pytest.raises(ValueError, match="cell must be one of rnn, lstm, gru, got 'tree'"):
         bench.row_model("train", 10, 5, "tree")
+    with pytest.raises(ValueError, match="optimizer must be one of adagrad, sgd, rmsprop, adam, "
+                                         "got 'lbfgs'"):
+        bench.row_model("train", 10, 5, optimizer="lbfgs")
 
 
 ROOF = {"fma_gflops": {"float64": 10.0, "float32": 20.0},
