@@ -337,11 +337,11 @@ def row_model(task, hidden_size, vocab_size, cell="rnn", dtype="float64", batch_
       ``4 W`` flops; each thread reads both copies of ``W_hh`` (the kernels keep a
       transposed one) once per step for its ``B / n`` streams: ``2 s W / (B / n)``
       bytes. Its working set, ``2 s W``, sets the cache level it streams from.
-    - **training, off the recurrence** (products over all T * B rows at once:
-      ``dW_hh``, the decoder forward, ``dWhy`` and ``Why.T @ dy``): ``2 W + 6 D`` flops,
-      reading those weights once per update and making the optimizer's passes over
-      the P parameters (5 for Adagrad, 7 for Adam): ``s (W + 3 D + passes * P) / (T B)``
-      bytes; working set ``passes * s * P``.
+    - **training, off the recurrence** (products over all T rows of a thread's streams
+      at once: ``dW_hh``, the decoder forward, ``dWhy`` and ``Why.T @ dy``): ``2 W + 6 D``
+      flops, each thread reading those weights once per update, and the optimizer's
+      passes over the P parameters (5 for Adagrad, 7 for Adam):
+      ``s ((W + 3 D) n + passes * P) / (T B)`` bytes; working set ``passes * s * P``.
     - **sampling** (everything step by step): ``2 (W + D)`` flops and ``s (W + D)``
       bytes, working set ``s (W + D)``.
 
@@ -376,7 +376,7 @@ def row_model(task, hidden_size, vocab_size, cell="rnn", dtype="float64", batch_
         phases = [{"name": "recurrence", "flops": 4 * W,
                    "bytes": 2 * s * W * threads / batch_size, "working_set": 2 * s * W},
                   {"name": "off-recurrence", "flops": 2 * W + 6 * D,
-                   "bytes": s * (W + 3 * D + passes * P) / rows,
+                   "bytes": s * ((W + 3 * D) * threads + passes * P) / rows,
                    "working_set": passes * s * P}]
     return {"phases": phases, "flops": sum(p["flops"] for p in phases),
             "bytes": sum(p["bytes"] for p in phases), "threads": threads,

@@ -105,7 +105,7 @@ def test_row_model_counts():
     P = 4 * 10 * (5 + 10 + 2) + 50 + 5
     rec, off = lstm["phases"]
     assert rec["flops"] == 1600 and rec["bytes"] == 2 * 4 * 400 * 2 / 8
-    assert off["bytes"] == pytest.approx(4 * (400 + 150 + 7 * P) / 32)
+    assert off["bytes"] == pytest.approx(4 * ((400 + 150) * 2 + 7 * P) / 32)
     assert lstm["threads"] == 2
     assert bench.row_model("train", 10, 5, batch_size=1, threads=4)["threads"] == 1
     with pytest.raises(ValueError, match="task must be 'train' or 'sample', got 'x'"):
