@@ -395,12 +395,14 @@ def logprobs(flat: np.ndarray, state: np.ndarray, indices: np.ndarray, *, cell: 
 
 def sample(flat: np.ndarray, state: np.ndarray, seed_ix: Optional[int],
            uniforms: np.ndarray, out: np.ndarray, temperature: float = 1.0,
-           greedy: bool = False, top_k: int = 0, *, cell: str) -> np.ndarray:
+           greedy: bool = False, top_k: int = 0, top_p: float = 1.0, *,
+           cell: str) -> np.ndarray:
     """Sample ``len(out)`` indices, one uniform per character (the seeds' draw).
 
     Each character is ``searchsorted(cumsum(p) / cumsum(p)[-1], u, 'right')`` of the
     softmax of the logits divided by ``temperature`` (only the ``top_k`` largest
-    when ``0 < top_k < V``); ``greedy`` takes the argmax and uses no uniform.
+    when ``0 < top_k < V``; then only the nucleus of mass ``top_p`` when
+    ``top_p < 1``); ``greedy`` takes the argmax and uses no uniform.
 
     Parameters
     ----------
@@ -419,5 +421,5 @@ def sample(flat: np.ndarray, state: np.ndarray, seed_ix: Optional[int],
     _kernels.stack_sample(flat, state_flat, -1 if seed_ix is None else int(seed_ix),
                           np.ascontiguousarray(uniforms, np.float64), out,
                           np.empty(2 * ws.V, ws.dtype), ws.scratch, ws.WT, ws.code, ws.L, ws.H,
-                          ws.V, float(temperature), bool(greedy), int(top_k))
+                          ws.V, float(temperature), bool(greedy), int(top_k), float(top_p))
     return out

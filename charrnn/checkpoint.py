@@ -228,6 +228,8 @@ _FIELDS = {
     "min_lr": _Field(_optional(_real(0)), since=2, default=None),
     "lr_decay": _Field(_real(0, 1.0000001, above=True), since=2, default=0.97),
     "decay_every": _Field(_integer(1, _COUNT), since=2, default=1000),
+    # zero-state resets (opt-in): files written before it have none
+    "reset_every": _Field(_integer(0, _COUNT), since=2, default=0),
 }
 
 

@@ -1,4 +1,5 @@
-"""The ``charrnn`` command line: ``train``, ``sample``, ``eval``, ``plot`` (and ``bench``).
+"""The ``charrnn`` command line: ``train``, ``sample``, ``eval``, ``plot``, ``history`` (and
+``bench``).
 
 Only this module writes to the terminal. Errors are one line, ``charrnn: error: ...``
 on stderr, with exit status 2: wrong input (files, options, checkpoints and their
@@ -6,6 +7,7 @@ on stderr, with exit status 2: wrong input (files, options, checkpoints and thei
 :func:`main` turns into such a line is listed there; any other exception is a bug in
 charrnn and keeps its traceback. ``train`` stopped by a signal (Ctrl-C, SIGTERM,
 SIGHUP) saves its checkpoint and exits with 128 + the signal number (130 for Ctrl-C).
+An argument ``@FILE`` stands for the arguments in FILE (:func:`expand_args_files`).
 
 Texts are streamed: read in chunks, decoded and cleaned piece by piece
 (:func:`charrnn.data.read_pieces`), once for the vocabulary, length and digest and
@@ -19,6 +21,7 @@ import argparse
 import contextlib
 import math
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -36,7 +39,7 @@ from . import presets as _presets
 from ._version import __version__
 from ._cliutil import (EXPECTED, CLIError, argument as _argument, check_memory, check_output, describe, reading as _reading,
                        training_memory)
-from .model import CharRNN, load_with_meta
+from .model import SHAPE_OPTIONS, STARTS, CharRNN, load_with_meta
 from .schedule import SCHEDULES
 
 #: Model options of ``charrnn train``: argparse dest, CharRNN keyword, default.
@@ -47,7 +50,7 @@ MODEL_OPTIONS = (
     ("decay_rate", 0.95), ("eps", 1e-8), ("batch_size", 1),
     ("cell", "rnn"), ("num_layers", 1), ("dropout", 0.0), ("clip_norm", None),
     ("lr_schedule", "constant"), ("warmup_iters", 0), ("decay_iters", None), ("min_lr", None),
-    ("lr_decay", 0.97), ("decay_every", 1000),
+    ("lr_decay", 0.97), ("decay_every", 1000), ("reset_every", 0),
 )
 #: Text options of ``charrnn train``, kept in the checkpoint so that ``eval`` and
 #: ``--resume`` read text the same way.
@@ -64,8 +67,18 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM and SIGHUP give 128 + theirs
 MAX_COUNT = 2**62
 #: Longest sample printed by ``train`` (``charrnn sample`` streams any length).
 MAX_SAMPLE_LENGTH = 10**6
+#: ``eval``'s words for the states of ``--start``.
+_STARTS = {"carried": "the carried state", "zero": "a zero state"}
 #: Highest ``plot --dpi``: 8 x 4.5 inches at 1200 dpi is a 207 MB image in memory.
 MAX_DPI = 1200
+#: Largest ``sample --prime-file``, in bytes: the prime is read whole and fed through
+#: the network a character at a time.
+MAX_PRIME_BYTES = 1 << 20
+#: What ``sample --num-samples`` writes between two samples: a line holding ``---``.
+SAMPLE_SEPARATOR = "\n---\n"
+#: Largest ``@file`` of options, in bytes, and how deeply ``@file`` lines may nest.
+MAX_ARGS_FILE_BYTES = 1 << 20
+MAX_ARGS_FILE_DEPTH = 8
 
 
 class _SaveError(CLIError):
@@ -202,6 +215,52 @@ def _model_options(args, saved=None):
     if out["clip"] is not None and out["clip"] <= 0:
         out["clip"] = None
     return out
+
+
+def _fine_tune_options(args, source):
+    """Model options of ``--init-from``: what the model is comes from the checkpoint,
+    how it trains from the command line, else from the checkpoint.
+
+    A model option (``SHAPE_OPTIONS``) given with another value than the checkpoint's
+    is a CLIError. ``--decay-iters`` is never taken over: a cosine schedule decays
+    over this run unless it is given.
+    """
+    out = {}
+    for name, _ in MODEL_OPTIONS:
+        given = getattr(args, name)
+        value = source.dtype.name if name == "dtype" else getattr(source, name)
+        if name in SHAPE_OPTIONS and given is not None and given != value:
+            flag = "--" + name.replace("_", "-")
+            raise CLIError(f"{args.init_from} has {flag} {value}, not {given}; a fine-tuned "
+                           f"model keeps the shape of its checkpoint: leave {flag} out")
+        if given is not None:
+            out[name] = given
+        else:
+            out[name] = None if name == "decay_iters" else value
+    if out["clip"] is not None and out["clip"] <= 0:
+        out["clip"] = None
+    return out
+
+
+def _fine_tune_text_options(args, saved):
+    """Text options of ``--init-from``: those given, else the checkpoint's (the kind of
+    vocabulary, characters or bytes, is the checkpoint's)."""
+    if args.bytes and not saved["bytes"]:
+        raise CLIError(f"{args.init_from} is a model of characters, not bytes; leave "
+                       f"--bytes out")
+    if args.encoding is not None and saved["bytes"]:
+        raise CLIError(f"{args.init_from} is a --bytes model: it reads text as raw bytes, so "
+                       f"--encoding {args.encoding} does not apply; leave it out")
+    out = {}
+    for name, _ in TEXT_OPTIONS:
+        given = getattr(args, name)
+        out[name] = saved[name] if given is None else given
+    return _text_options_valid(out)
+
+
+def _unknown_chars(chars, bytes_mode):
+    """Characters missing from a vocabulary, as an error message shows them."""
+    return repr(bytes(ord(c) for c in chars) if bytes_mode else "".join(chars))
 
 
 def _text_options(args, saved=None):
@@ -452,6 +511,21 @@ def _apply_preset(args):
             setattr(args, name, value)
 
 
+def _check_fine_tune_flags(args):
+    if args.init_from is None:
+        for flag, given in (("--keep-optimizer", args.keep_optimizer),
+                            ("--extend-vocab", args.extend_vocab)):
+            if given:
+                raise CLIError(f"{flag} applies to fine-tuning: give --init-from CKPT too")
+        return
+    if args.resume:
+        raise CLIError("--init-from starts a new run from a checkpoint's weights, --resume "
+                       "continues one; give one of them")
+    if args.preset:
+        raise CLIError("--preset chooses the options of a new model; with --init-from the "
+                       "checkpoint has them")
+
+
 def _apply_clean(args):
     """Fill in the text options of ``--clean NAME`` (:data:`charrnn.data.CLEANUPS`)."""
     if args.clean is None:
@@ -470,6 +544,7 @@ def _apply_clean(args):
 
 def _train(args, stack):
     console = Console(args.quiet)
+    _check_fine_tune_flags(args)
     _apply_preset(args)
     _apply_clean(args)
     if args.print_every is None:
@@ -479,8 +554,12 @@ def _train(args, stack):
     if args.keep_best and not args.checkpoint:
         raise CLIError("--keep-best needs --checkpoint PATH (the best one is kept beside it)")
 
-    saved = model = None
-    if args.resume:
+    saved = model = start_model = None
+    if args.init_from:
+        start_model, start_meta = _load(args.init_from)
+        options = _fine_tune_options(args, start_model)
+        text_options = _fine_tune_text_options(args, _meta_fields(start_meta, args.init_from))
+    elif args.resume:
         model, meta = _load(args.resume)
         saved = _meta_fields(meta, args.resume)
         hyper = {name: getattr(model, name) for name, _ in MODEL_OPTIONS}
@@ -503,6 +582,8 @@ def _train(args, stack):
         path = name = source
     latest, best_path = _checkpoint_paths(args.checkpoint) if args.checkpoint else (None, None)
     inputs = [("the training text", path)]
+    if args.init_from:
+        inputs.append(("the --init-from checkpoint", args.init_from))
     for output in (latest, best_path if args.keep_best else None):
         if output:
             check_output(output, "checkpoint", inputs)
@@ -540,6 +621,14 @@ def _train(args, stack):
                        f"resuming needs the same file and options (to continue on another "
                        f"text, use the Python API: charrnn.load(path).set_text(text))")
     V = len(scan.chars) if model is None else model.vocab_size
+    if start_model is not None:
+        missing = sorted(set(scan.chars) - set(start_model.chars))
+        if missing and not args.extend_vocab:
+            raise CLIError(f"{name} has {len(missing)} character(s) that are not in the "
+                           f"vocabulary of {args.init_from}: "
+                           f"{_unknown_chars(missing[:50], text_options['bytes'])}; "
+                           f"--extend-vocab adds them")
+        V = start_model.vocab_size + len(missing)
     _check_training_memory(options["hidden_size"], V, T, B, options["dtype"],
                            built=model is not None, cell=options["cell"],
                            num_layers=options["num_layers"])
@@ -563,7 +652,11 @@ def _train(args, stack):
     if model is None:
         if options["lr_schedule"] == "cosine" and options["decay_iters"] is None:
             options["decay_iters"] = max(total, 1)  # a cosine decays over the run's target
-        model = CharRNN(scan.chars, **options)
+        if start_model is not None:
+            model = CharRNN.init_from(start_model, scan.chars, extend_vocab=args.extend_vocab,
+                                      keep_optimizer=args.keep_optimizer, **options)
+        else:
+            model = CharRNN(scan.chars, **options)
     indices = encode_text(path, text_options, name, model.chars, scan)
     model.set_data(indices[:n_train])
     val_indices = indices[n_train:]
@@ -574,11 +667,21 @@ def _train(args, stack):
                 text_sha256=scan.sha256, target=target,
                 source=None if source is None else os.path.abspath(source),
                 synthetic=synthetic, version=__version__)
+    if args.init_from:
+        meta["init_from"] = os.path.abspath(args.init_from)
     best = min(model.history.val_loss, default=math.inf)
     bytes_mode = text_options["bytes"]
+    val_at = model.history.val_iteration[-1] if len(model.history.val_loss) else None
 
-    def val_bits():
-        return model.evaluate(val_indices) / math.log(2)
+    def validate():
+        """Record the validation loss (the model's default start) and keep the best."""
+        nonlocal best, val_at
+        bits = model.evaluate(val_indices) / math.log(2)
+        model.history.add_val_loss(model.iteration, bits)
+        val_at = model.iteration
+        if args.keep_best and bits < best:
+            best = bits
+            _save(model, best_path, dict(meta, best=True), inputs)
 
     def sample_line(seed):
         return show(model.sample(args.sample_length, seed=seed), bytes_mode)
@@ -588,6 +691,8 @@ def _train(args, stack):
         what = (f"{target['epochs']} epochs ({total} iterations)" if schedule == "epochs"
                 else f"{total} iterations")
         start = f"resuming at iteration {model.iteration} of " if args.resume else ""
+        if args.init_from:
+            start = f"fine-tuning {args.init_from}, "
         net = ("" if (model.cell, model.num_layers) == ("rnn", 1) and not model.dropout
                else f"{model.num_layers} {model.cell} layer(s), ")
         console.print(f"charrnn: {model.vocab_size} characters, {net}hidden size "
@@ -601,7 +706,6 @@ def _train(args, stack):
     chunk = 16  # iterations per compiled call, adapted to about 0.1 s
     t_start, it_start = time.perf_counter(), model.iteration
     t_print, it_print = t_start, model.iteration
-    last_val = model.history.val_loss[-1] if len(model.history.val_loss) else None
     out_of_time = False
     with _Stop() as stop_signal:
         try:
@@ -614,18 +718,18 @@ def _train(args, stack):
                 if stop - it == chunk:
                     chunk = max(1, min(4 * chunk, int(chunk * 0.1 / max(dt, 1e-6))))
                 it = model.iteration
-                if val_indices.size and it % eval_every == 0:
-                    last_val = val_bits()
-                    model.history.add_val_loss(it, last_val)
-                    if args.keep_best and last_val < best:
-                        best = last_val
-                        _save(model, best_path, dict(meta, best=True), inputs)
-                if it % args.print_every == 0 or it == total:
+                out_of_time = args.time is not None and \
+                    time.perf_counter() - t_start >= args.time
+                last = it == total or out_of_time  # the run's end: validate and print
+                if val_indices.size and (it % eval_every == 0 or last):
+                    validate()
+                if it % args.print_every == 0 or last:
                     now = time.perf_counter()
                     rate = (it - it_print) * chars_per_iteration / max(now - t_print, 1e-9)
                     iters_per_s = (it - it_start) / max(now - t_start, 1e-9)
                     epoch = model.epoch + model.pointer / stream_length
-                    val = "" if last_val is None else f" | val {last_val:.4f} bits/char"
+                    val = (f" | val {model.history.val_loss[-1]:.4f} bits/char"
+                           if val_at == it else "")  # never a stale one
                     console.progress(
                         f"iter {it}/{total} | epoch {epoch:.2f} | loss "
                         f"{model.history.loss[-1]:.4f} | smooth loss {model.smooth_loss:.4f}"
@@ -637,10 +741,11 @@ def _train(args, stack):
                     # run's samples are those of an uninterrupted run
                     console.print(f"---- sample at iteration {it}\n{sample_line(it)}\n----")
                 if latest and args.checkpoint_every and it % args.checkpoint_every == 0 \
-                        and it != total:
+                        and not last:
                     _save(model, latest, meta, inputs)
-                out_of_time = args.time is not None and \
-                    time.perf_counter() - t_start >= args.time
+            if val_indices.size and stop_signal.signum is None \
+                    and val_at != model.iteration:
+                validate()  # a run that trained nothing (its target was reached)
         except (FloatingPointError, _SaveError):
             raise  # diverged (the last good checkpoint stays), or saving itself failed
         except BaseException as failure:
@@ -664,8 +769,8 @@ def _train(args, stack):
                    f"({rate:,.0f} characters/s), smooth loss {model.smooth_loss:.4f}")
         if out_of_time and model.iteration < total:
             summary = f"stopped by --time {args.time:g} s: " + summary
-        if val_indices.size:
-            summary += f", validation {val_bits():.4f} bits/char"
+        if val_indices.size:  # the history's last, measured at the end of this run
+            summary += f", validation {model.history.val_loss[-1]:.4f} bits/char"
         console.print(summary)
         if latest:
             console.print(f"checkpoint: {latest}" + (f" (best: {best_path})"
@@ -704,31 +809,93 @@ def _load(path):
         return load_with_meta(path)
 
 
-def _cmd_sample(args):
-    model, meta = _load(args.checkpoint)
-    bytes_mode = _meta_fields(meta, args.checkpoint)["bytes"]
-    prime = args.prime
-    if prime is not None and bytes_mode:
+def _start_char(args, model, bytes_mode, prime):
+    """``--start-char``, checked against the model's vocabulary (None if not given)."""
+    c = args.start_char
+    if c is None:
+        return None
+    if prime is not None:
+        raise CLIError("--start-char and --prime exclude each other (so do --start-char "
+                       "and --prime-file): --start-char is the first input after the "
+                       "carried state, a prime the text that leads to the first input")
+    if bytes_mode:
+        c = os.fsencode(c).decode("latin-1")
+    if len(c) != 1:
+        unit = "one byte (a --bytes model)" if bytes_mode else "one character"
+        raise CLIError(f"--start-char must be {unit}, got {args.start_char!r}")
+    if c not in model.char_to_ix:
+        raise CLIError(f"--start-char {args.start_char!r} is not in the model's vocabulary")
+    return c
+
+
+def read_prime_file(path, fields):
+    """The text of ``sample --prime-file`` (``-``: stdin), read as the checkpoint's
+    training text was: its encoding (or raw bytes) and its clean-up options.
+
+    At most ``MAX_PRIME_BYTES`` are read; a longer file is a CLIError.
+    """
+    name = "stdin" if path == "-" else path
+    with _reading(name, "file", "a text file"):
+        if path != "-":
+            with _data.open_regular(path) as f:
+                raw = f.read(MAX_PRIME_BYTES + 1)
+        elif sys.stdin is None:
+            raise CLIError("--prime-file -: there is no stdin to read")
+        else:
+            raw = sys.stdin.buffer.read(MAX_PRIME_BYTES + 1)
+    if len(raw) > MAX_PRIME_BYTES:
+        raise CLIError(f"--prime-file {name} is longer than {MAX_PRIME_BYTES:,} bytes, the "
+                       f"most a prime may be; give the end of it (e.g. tail -c 100000)")
+    clean = (fields["lower"], fields["strip_digits"], fields["drop_chars"])
+    if fields["bytes"]:
+        return _data.preprocess(raw, *clean).decode("latin-1")
+    encoding = fields["encoding"]
+    try:
+        text = "".join(_data._decoded([raw], _data._decoder(encoding), name, encoding))
+    except _data.DecodeError as e:
+        raise CLIError(f"--prime-file {e} (the checkpoint's text encoding)") from None
+    return _data.preprocess(text, *clean)
+
+
+def _sample_prime(args, model, fields):
+    """The prime of ``sample`` (``--prime`` or ``--prime-file``), or None; every
+    character checked against the vocabulary."""
+    bytes_mode = fields["bytes"]
+    flag, prime = "--prime", args.prime
+    if args.prime_file is not None:
+        flag, prime = "--prime-file", read_prime_file(args.prime_file, fields)
+    elif prime is not None and bytes_mode:
         prime = os.fsencode(prime).decode("latin-1")
     if prime is not None:
         missing = sorted(set(prime) - set(model.char_to_ix))
-        if missing and bytes_mode:
-            shown = bytes(ord(c) for c in missing)
-            raise CLIError(f"--prime has bytes that are not in the model's vocabulary: {shown!r}")
         if missing:
-            raise CLIError(f"--prime has characters that are not in the model's vocabulary: "
-                           f"{''.join(missing)!r}")
+            what = "bytes" if bytes_mode else "characters"
+            raise CLIError(f"{flag} has {what} that are not in the model's vocabulary: "
+                           f"{_unknown_chars(missing[:50], bytes_mode)}")
+    return prime
+
+
+def _cmd_sample(args):
+    model, meta = _load(args.checkpoint)
+    fields = _meta_fields(meta, args.checkpoint)
+    bytes_mode = fields["bytes"]
+    prime = _sample_prime(args, model, fields)
     seed = args.seed
     if seed is not None and not 0 <= seed < 2**32:
         raise CLIError(f"--seed must be in [0, 2**32), got {seed}")
-    pieces = model.generate(args.length, prime=prime, temperature=args.temperature,
-                            greedy=args.greedy, top_k=args.top_k, seed=seed)
-    out = prime or ""
-    for ch in pieces:
-        out += ch
-        if len(out) >= 4096:
-            write_text(out, bytes_mode)
-            out = ""
+    start_char = _start_char(args, model, bytes_mode, prime)
+    # the samples draw one after the other from one stream: the seed's, or the model's
+    rng = model.rng if seed is None else np.random.RandomState(seed)
+    out = ""
+    for i in range(args.num_samples):
+        out += (SAMPLE_SEPARATOR if i else "") + (prime or start_char or "")
+        for ch in model.generate(args.length, prime=prime, temperature=args.temperature,
+                                 greedy=args.greedy, top_k=args.top_k, seed=rng,
+                                 top_p=args.top_p, start=args.start, start_char=start_char):
+            out += ch
+            if len(out) >= 4096:
+                write_text(out, bytes_mode)
+                out = ""
     if sys.stdout.isatty() and not bytes_mode:
         out += "\n"
     write_text(out, bytes_mode)
@@ -753,16 +920,89 @@ def _cmd_eval(args):
     if scan.length < 2:
         raise CLIError(f"{args.file}: the text needs at least two characters to evaluate a "
                        f"prediction")
-    nats = model.evaluate(encode_text(args.file, options, args.file, model.chars,
-                                               scan))
+    start = args.start or model.default_start
+    nats = model.evaluate(encode_text(args.file, options, args.file, model.chars, scan),
+                          start=start)
     print(f"{args.file}: {nats:.4f} nats/char, {nats / math.log(2):.4f} bits/char "
-          f"({scan.length:,} characters)")
+          f"({scan.length:,} characters) from {_STARTS[start]}")
     return 0
+
+
+def _cmd_history(args):
+    model, _ = _load(args.checkpoint)
+    if args.output is None:
+        model.history.to_csv(sys.stdout)
+        sys.stdout.flush()
+        return 0
+    check_output(args.output, "CSV file", [("the checkpoint", args.checkpoint)])
+    try:
+        model.history.to_csv(args.output)
+    except OSError as e:
+        raise CLIError(f"cannot write {args.output}: {e.strerror or e}") from None
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+#: The first iterations left out of the automatic y-range (the loss of untrained
+#: weights, and the first updates' spikes): this fraction of the history.
+PLOT_SKIP = 0.02
+#: Figure size of ``charrnn plot``, inches.
+PLOT_SIZE = (8, 4.5)
+
+
+def _plot_units(model, units):
+    """Factors from a sequence's loss (nats) and from bits/char to ``units``; its label."""
+    T = model.seq_length
+    if units == "bits":
+        return 1.0 / (T * math.log(2)), 1.0, "bits per character"
+    return 1.0, T * math.log(2), f"nats per sequence of {T} characters (the seeds' loss)"
+
+
+def _plot_range(smooth, val, log_y, raw=None):
+    """A y-range that shows the useful part: the smooth and validation losses after the
+    first :data:`PLOT_SKIP` of the iterations, and the raw loss's 1st to 99th
+    percentiles there if it is given, with a margin. ``val`` as (x, y)."""
+    skip = int(len(smooth) * PLOT_SKIP)
+    values = np.concatenate([smooth[skip:], val[1][val[0] > skip]] +
+                            ([] if raw is None else [np.percentile(raw[skip:], [1, 99])]))
+    keep = np.isfinite(values)
+    if log_y:
+        keep &= values > 0
+    values = values[keep]
+    if not values.size:
+        return None
+    lo, hi = float(values.min()), float(values.max())
+    if log_y:
+        pad = (hi / lo) ** 0.05 if hi > lo else 1.1
+        return lo / pad, hi * pad
+    pad = 0.05 * (hi - lo) if hi > lo else 0.05 * abs(hi) or 0.5
+    return lo - pad, hi + pad
+
+
+def _raw_is_a_band(raw, smooth, ylim, log_y, pixels):
+    """Whether the raw loss would draw as a solid band hiding the smooth one: many
+    points per pixel, spread over more than half the y-range."""
+    if ylim is None or len(raw) <= pixels:
+        return False
+    lo, hi = ylim
+    if log_y:
+        tiny = np.finfo(np.float64).tiny
+        raw, smooth = np.log(np.maximum(raw, tiny)), np.log(np.maximum(smooth, tiny))
+        lo, hi = math.log(lo), math.log(hi)
+    skip = int(len(raw) * PLOT_SKIP)
+    spread = np.subtract(*np.percentile(raw[skip:] - smooth[skip:], [90, 10]))
+    return spread > 0.5 * (hi - lo)
 
 
 def _cmd_plot(args):
     model, _ = _load(args.checkpoint)
     check_output(args.output, "image", [("the checkpoint", args.checkpoint)])
+    if args.ylim is not None:
+        lo, hi = args.ylim
+        if not lo < hi:
+            raise CLIError(f"--ylim {lo:g} {hi:g}: the lower limit must be below the upper")
+        if args.log_y and lo <= 0:
+            raise CLIError(f"--ylim {lo:g} {hi:g} with --log-y: the limits must be above 0")
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -773,14 +1013,32 @@ def _cmd_plot(args):
     h = model.history
     if len(h) == 0:
         raise CLIError(f"{args.checkpoint} has no training history to plot")
-    per_char = 1.0 / (model.seq_length * math.log(2))  # loss of a sequence -> bits/char
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.plot(h.iteration + 1, h.loss * per_char, lw=0.5, alpha=0.4, label="loss")
-    ax.plot(h.iteration + 1, h.smooth_loss * per_char, lw=1.5, label="smooth loss")
+    per_seq, per_bit, label = _plot_units(model, args.units)
+    x, raw, smooth = h.iteration + 1, h.loss * per_seq, h.smooth_loss * per_seq
+    val = (h.val_iteration, h.val_loss * per_bit)
+    ylim = args.ylim or _plot_range(smooth, val, args.log_y)
+    draw_raw = args.raw
+    if draw_raw is None:
+        pixels = 0.8 * PLOT_SIZE[0] * args.dpi  # about the axes' width
+        draw_raw = not _raw_is_a_band(raw, smooth, ylim, args.log_y, pixels)
+    if draw_raw and args.ylim is None:
+        ylim = _plot_range(smooth, val, args.log_y, raw)
+    fig, ax = plt.subplots(figsize=PLOT_SIZE)
+    if draw_raw:
+        ax.plot(x, raw, "C0", lw=0.5, alpha=0.4, label="loss")
+    ax.plot(x, smooth, "C1", lw=1.5, label="smooth loss")
     if len(h.val_loss):
-        ax.plot(h.val_iteration, h.val_loss, "o-", ms=3, label="validation loss")
+        ax.plot(*val, "C2o-", ms=3, label="validation loss")
+    if args.log_y:
+        ax.set_yscale("log")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+        if args.log_y and ylim[1] < 10 * ylim[0]:  # within a decade: plain numbers
+            from matplotlib.ticker import ScalarFormatter
+            ax.yaxis.set_major_formatter(ScalarFormatter())
+            ax.yaxis.set_minor_formatter(ScalarFormatter())
     ax.set_xlabel("iteration")
-    ax.set_ylabel("bits per character")
+    ax.set_ylabel(label)
     ax.set_title(f"{os.path.basename(args.checkpoint)}: hidden size {model.hidden_size}, "
                  f"{model.optimizer}")
     ax.grid(alpha=0.3)
@@ -811,6 +1069,8 @@ _sample_length = _argument(int, "an integer", lambda v: 0 <= v <= MAX_SAMPLE_LEN
 _dpi = _argument(int, "an integer", lambda v: 1 <= v <= MAX_DPI, f">= 1 and <= {MAX_DPI}")
 _positive_float = _argument(float, "a number", lambda v: math.isfinite(v) and v > 0,
                             "a finite number > 0")
+_finite_float = _argument(float, "a number", math.isfinite, "finite")
+_probability_mass = _argument(float, "a number", lambda v: 0 < v <= 1, "> 0 and <= 1")
 _synthetic_size = _argument(int, "an integer", lambda v: 1 <= v <= _datasets.MAX_SYMBOLS,
                             f">= 1 and <= {_datasets.MAX_SYMBOLS:,}")
 _seed32 = _argument(int, "an integer", lambda v: 0 <= v < 2**32, ">= 0 and < 2**32")
@@ -855,6 +1115,11 @@ def _add_train(sub):
                    help="'none': Elman's simple recurrent network [full]")
     m.add_argument("--reset-each-epoch", action="store_const", const=True,
                    help="with --epochs: zero the hidden state at each epoch (seed 004)")
+    m.add_argument("--reset-every", metavar="N", type=_count,
+                   help="zero the hidden state of every stream before each iteration whose "
+                        "number is a multiple of N, so that the model learns to start from "
+                        "zero (then eval, --prime and validation start from zero); 0: only "
+                        "when the pointer wraps, the seeds' loop [0]")
     m.add_argument("--dtype", choices=sorted(check.DTYPES), help="[float64]")
     m.add_argument("--beta1", metavar="B", type=float, help="Adam [0.9]")
     m.add_argument("--beta2", metavar="B", type=float, help="Adam [0.999]")
@@ -948,15 +1213,83 @@ def _add_train(sub):
                    help="continue training from this checkpoint, on the same text (FILE defaults "
                         "to the checkpoint's) and saving to it unless --checkpoint is given")
     o.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    f = p.add_argument_group(
+        "fine-tuning (char-rnn's -init_from)",
+        "Start from the weights of a checkpoint: its model options (hidden size, cell, "
+        "layers, dropout, activation, dtype) and vocabulary are kept, training options "
+        "not given are its own (except --decay-iters), text options not given too; the "
+        "iteration count, history, pointer, state and optimizer start fresh.")
+    f.add_argument("--init-from", metavar="CKPT",
+                   help="fine-tune the model of this checkpoint on FILE (not with --resume)")
+    f.add_argument("--keep-optimizer", action="store_true",
+                   help="with --init-from: keep the checkpoint's optimizer state (m1, m2)")
+    f.add_argument("--extend-vocab", action="store_true",
+                   help="with --init-from: add FILE's characters that the checkpoint lacks "
+                        "(new weights drawn as a new model's; else such characters are an "
+                        "error)")
     p.set_defaults(func=_cmd_train)
 
 
+def args_file_line(line):
+    """The arguments of one line of an ``@file``: split as a shell splits (quotes
+    group, ``#`` starts a comment); a blank or comment line gives none."""
+    return shlex.split(line, comments=True)
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse reading ``@file`` lines with :func:`args_file_line`."""
+
+    def convert_arg_line_to_args(self, arg_line):
+        return args_file_line(arg_line)
+
+
+def expand_args_files(argv, depth=0):
+    """``argv`` with each ``@file`` replaced by the arguments in that file.
+
+    What argparse's ``fromfile_prefix_chars="@"`` does, with bounds and one-line errors:
+    a regular file of at most ``MAX_ARGS_FILE_BYTES`` of UTF-8, ``@file`` lines in it
+    read in turn, at most ``MAX_ARGS_FILE_DEPTH`` deep.
+    """
+    out = []
+    for arg in argv:
+        if not arg.startswith("@"):
+            out.append(arg)
+            continue
+        path = arg[1:]
+        if depth >= MAX_ARGS_FILE_DEPTH:
+            raise CLIError(f"{arg}: options files nest more than {MAX_ARGS_FILE_DEPTH} deep "
+                           f"(does one name itself?)")
+        with _reading(path, "options file", "an options file"):
+            with _data.open_regular(path) as f:
+                raw = f.read(MAX_ARGS_FILE_BYTES + 1)
+        if len(raw) > MAX_ARGS_FILE_BYTES:
+            raise CLIError(f"options file {path} is longer than {MAX_ARGS_FILE_BYTES:,} bytes")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise CLIError(f"options file {path} is not valid UTF-8 (byte offset "
+                           f"{e.start})") from None
+        args = []
+        for number, line in enumerate(text.splitlines(), 1):
+            try:
+                args += args_file_line(line)
+            except ValueError as e:
+                raise CLIError(f"options file {path}, line {number}: {e}") from None
+        out += expand_args_files(args, depth + 1)
+    return out
+
+
 def build_parser():
-    """The ``charrnn`` argument parser, one subparser per command."""
-    parser = argparse.ArgumentParser(
-        prog="charrnn",
+    """The ``charrnn`` argument parser, one subparser per command.
+
+    An argument ``@FILE`` stands for the arguments in FILE (:func:`args_file_line`).
+    """
+    parser = _ArgumentParser(
+        prog="charrnn", fromfile_prefix_chars="@",
         description="Character-level vanilla RNN language models (min-char-rnn) on compiled "
-                    "kernels. 'charrnn COMMAND --help' describes each command.")
+                    "kernels. 'charrnn COMMAND --help' describes each command. An argument "
+                    "@FILE stands for the options in FILE: split as a shell splits, one or "
+                    "more a line, '#' comments and blank lines allowed.")
     parser.add_argument("--version", action="version", version=f"charrnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(sub)
@@ -970,15 +1303,33 @@ def build_parser():
     p.add_argument("checkpoint", help=".npz written by charrnn train --checkpoint or model.save")
     p.add_argument("--length", "-n", metavar="N", type=_nonnegative_int, default=500,
                    help="characters to sample")
-    p.add_argument("--prime", metavar="TEXT",
-                   help="warm the hidden state on this text before sampling")
+    primes = p.add_mutually_exclusive_group()
+    primes.add_argument("--prime", metavar="TEXT",
+                        help="warm the hidden state on this text before sampling")
+    primes.add_argument("--prime-file", metavar="PATH",
+                        help=f"the same with the text of a file ('-': stdin), read with the "
+                             f"checkpoint's text options, at most {MAX_PRIME_BYTES:,} bytes")
     p.add_argument("--temperature", "-t", metavar="T", type=_positive_float, default=1.0,
                    help="below 1: safer, above 1: more surprising")
     p.add_argument("--greedy", action="store_true",
                    help="always the most likely character (argmax)")
     p.add_argument("--top-k", type=_positive_int, metavar="K",
                    help="draw only among the K most likely characters")
+    p.add_argument("--top-p", type=_probability_mass, metavar="P",
+                   help="then only among the fewest most likely characters whose "
+                        "probabilities reach P (nucleus sampling)")
+    p.add_argument("--num-samples", "-N", metavar="N", type=_positive_int, default=1,
+                   help="independent samples from the same start, drawn one after the "
+                        "other, separated by a line '---'")
     p.add_argument("--seed", metavar="N", type=_nonnegative_int, help="seed of the draws")
+    p.add_argument("--start-char", metavar="C",
+                   help="the first input, one character of the vocabulary, fed after the "
+                        "state training carried (as the seeds' training-time samples); "
+                        "printed before the sample; instead of --prime")
+    p.add_argument("--start", choices=STARTS,
+                   help="the state sampling starts from (before --prime): the one training "
+                        "carried, or zeros (default: with --prime, 'zero' for models trained "
+                        "with --reset-every, else 'carried'; without, 'carried')")
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser(
@@ -988,18 +1339,44 @@ def build_parser():
     p.add_argument("checkpoint")
     p.add_argument("file", help="text to evaluate on")
     p.add_argument("--encoding", metavar="ENC", help="encoding of FILE (default: the checkpoint's)")
+    p.add_argument("--start", choices=STARTS,
+                   help="the state before the text's first character: the one training "
+                        "carried, or zeros (default: 'zero' for models trained with "
+                        "--reset-every, else 'carried')")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser(
         "plot", help="plot the loss history of a checkpoint (needs matplotlib)",
-        description="Plot loss, smooth loss and validation loss (bits per character) "
-                    "against iterations. Needs matplotlib: pip install 'charrnn[plot]'.",
+        description="Plot loss, smooth loss and validation loss (bits per character, or "
+                    "nats per sequence) against iterations. Needs matplotlib: pip install "
+                    "'charrnn[plot]'.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("checkpoint")
     p.add_argument("-o", "--output", default="loss.png", help="image to write (.png, .pdf, .svg)")
     p.add_argument("--dpi", metavar="DPI", type=_dpi, default=120,
                    help=f"resolution, at most {MAX_DPI}")
+    p.add_argument("--units", choices=("bits", "nats-per-seq"), default="bits",
+                   help="bits per character, or nats per sequence (the loss as the seeds "
+                        "print it)")
+    p.add_argument("--ylim", metavar=("LO", "HI"), nargs=2, type=_finite_float,
+                   help="y-axis range (default: that of the smooth and validation losses "
+                        f"after the first {PLOT_SKIP * 100:g}%% of the iterations)")
+    p.add_argument("--log-y", action="store_true", help="logarithmic y-axis")
+    p.add_argument("--raw", action=argparse.BooleanOptionalAction,
+                   help="draw the loss of each iteration behind the smooth loss (default: "
+                        "unless it would draw as a solid band)")
     p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser(
+        "history", help="print the loss history of a checkpoint as CSV",
+        description="Print the training history of a checkpoint as CSV: a header, then "
+                    "iteration (iterations done), loss and smooth_loss (nats per sequence, "
+                    "as the seeds print them) and val_loss (bits per character, empty "
+                    "where there is none), one row per iteration.")
+    p.add_argument("checkpoint")
+    p.add_argument("-o", "--output", metavar="PATH",
+                   help="write the CSV to this file instead of stdout")
+    p.set_defaults(func=_cmd_history)
 
     try:
         from . import bench
@@ -1026,6 +1403,11 @@ def _silence_stdout():
 
 def main(argv=None):
     """Run the ``charrnn`` command line; returns the exit status."""
+    try:
+        argv = expand_args_files(sys.argv[1:] if argv is None else list(argv))
+    except CLIError as e:
+        _note(f"charrnn: error: {e}")
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -117,7 +117,8 @@ def lossFun(inputs: npt.ArrayLike, targets: npt.ArrayLike, hprev: npt.ArrayLike,
 
 def sample(h: npt.ArrayLike, seed_ix: Optional[int], n: int, params: Sequence[npt.ArrayLike],
            rng: RNG = None, *, activation: str = "tanh", temperature: float = 1.0,
-           greedy: bool = False, top_k: Optional[int] = None) -> list[int]:
+           greedy: bool = False, top_k: Optional[int] = None,
+           top_p: Optional[float] = None) -> list[int]:
     """Sample ``n`` character indices from the model (the seeds' ``sample``).
 
     Parameters
@@ -144,13 +145,19 @@ def sample(h: npt.ArrayLike, seed_ix: Optional[int], n: int, params: Sequence[np
         Take the most likely character instead of drawing (draws no uniforms).
     top_k : int or None
         Draw only among the ``top_k`` most likely characters (``top_k >= V``: all).
+    top_p : float in (0, 1] or None
+        Nucleus sampling: draw only among the smallest set of most likely characters
+        whose probabilities (after ``temperature`` and ``top_k``) sum to at least
+        ``top_p``, renormalised. Characters are ranked by probability, the lower index
+        first among equal ones, and the one whose probability crosses ``top_p`` is
+        included (:func:`charrnn.reference.top_p_filter`). ``None`` or 1: all.
 
     Returns
     -------
     list of int
     """
     ixes, _ = _sample(h, seed_ix, n, params, rng, activation=activation,
-                      temperature=temperature, greedy=greedy, top_k=top_k)
+                      temperature=temperature, greedy=greedy, top_k=top_k, top_p=top_p)
     return ixes.tolist()
 
 
@@ -174,7 +181,18 @@ def _check_logits(Why, by, temperature):
                          f"greedy=True for the limit of small temperatures")
 
 
-def _sample(h, seed_ix, n, params, rng, *, activation, temperature, greedy, top_k):
+def check_top_p(top_p) -> float:
+    """``top_p`` checked, as a float in (0, 1]; None is 1 (no nucleus)."""
+    if top_p is None:
+        return 1.0
+    top_p = check.real(top_p, "top_p", positive=True)
+    if top_p > 1:
+        raise ValueError(f"top_p must be in (0, 1] (a probability mass), got {top_p}")
+    return top_p
+
+
+def _sample(h, seed_ix, n, params, rng, *, activation, temperature, greedy, top_k,
+            top_p=None):
     """Checked sampling; returns the index array and the last hidden state (H,)."""
     (Wxh, Whh, Why, bh, by), H, V = check.params(params)
     dt = Wxh.dtype.type
@@ -185,6 +203,7 @@ def _sample(h, seed_ix, n, params, rng, *, activation, temperature, greedy, top_
     act = check.choice(activation, "activation", check.ACTIVATIONS)
     temperature = check.real(temperature, "temperature", positive=True)
     k = 0 if top_k is None else min(check.integer(top_k, "top_k", minimum=1), V)
+    top_p = check_top_p(top_p)
     if not greedy:
         _check_logits(Why, by, temperature)
     out = np.empty(n, np.int64)
@@ -193,5 +212,5 @@ def _sample(h, seed_ix, n, params, rng, *, activation, temperature, greedy, top_
     uniforms = np.zeros(n) if greedy else rng.random_sample(n)
     _kernels.sample(h, x, uniforms, Wxh, Whh, Why, bh.reshape(H), by.reshape(V),
                     np.empty(H, dt), np.empty(V, dt), np.empty((H, H), dt), np.empty((H, V), dt),
-                    np.empty(V, dt), out, act, temperature, bool(greedy), k)
+                    np.empty(V, dt), out, act, temperature, bool(greedy), k, top_p)
     return out, h

@@ -12,7 +12,8 @@ import math
 import os
 import threading
 import types
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import (IO, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional,
+                    Sequence, Tuple, Union)
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from . import nets as _nets
 from .core import RNG
 from .schedule import SCHEDULES, Schedule
 
-__all__ = ["CharRNN", "History", "train", "load", "load_with_meta"]
+__all__ = ["CharRNN", "History", "train", "fine_tune", "load", "load_with_meta"]
 
 #: Training progress (``DEBUG`` records at ``fit``'s report points); silent unless an
 #: application configures logging.
@@ -37,9 +38,20 @@ _log.addHandler(logging.NullHandler())
 _EVAL_CHUNK = 1 << 16
 
 
+#: The states a text can be scored or sampled from (``start=``): the state training
+#: carried (the first stream's), or zeros.
+STARTS = ("carried", "zero")
+
+#: Rows ``History.to_csv`` formats at a time (its memory does not grow with the history).
+_CSV_ROWS = 1 << 14
+
 #: ``fit`` refuses to run past this many iterations: the kernels count them in an int64
 #: (and Adam raises its betas to that power), which must never wrap.
 MAX_ITERATIONS = 2**62
+
+#: What a model is, as opposed to how it trains: fine-tuning (:meth:`CharRNN.init_from`)
+#: takes them from the model it starts from.
+SHAPE_OPTIONS = ("hidden_size", "cell", "num_layers", "dropout", "activation", "dtype")
 
 #: What the read-only attributes' errors suggest instead.
 _REBUILD = "; build a new CharRNN"
@@ -160,6 +172,54 @@ class History:
         self._val_iteration.append(check.integer(iteration, "iteration", minimum=0))
         self._val_loss.append(check.real(bits_per_char, "bits_per_char", nonnegative=True))
 
+    def to_csv(self, file: Union[str, os.PathLike[str], IO[str]]) -> None:
+        """Write the history as CSV, with a header ``iteration,loss,smooth_loss,val_loss``.
+
+        One row per training iteration: ``iteration`` counts the iterations done (1 for
+        the first, as :attr:`val_iteration` counts them), ``loss`` and ``smooth_loss``
+        are in nats per sequence (as the seeds print them), and ``val_loss``, in bits
+        per character, is on the row of the iteration after which it was measured and
+        empty on the others. A validation loss with no iteration of its own (measured
+        before any training, or a second one after the same iteration) gets a row
+        with empty ``loss`` and ``smooth_loss``. Numbers are written so that they read
+        back exactly (Python's ``repr``).
+
+        Parameters
+        ----------
+        file : str, os.PathLike or text file
+            A path (the file is created, or replaced) or a file open for writing text
+            (written to, not closed).
+        """
+        if isinstance(file, (str, os.PathLike)):
+            with open(file, "w", encoding="ascii", newline="") as f:
+                self._write_csv(f)
+        elif callable(getattr(file, "write", None)):
+            self._write_csv(file)
+        else:
+            raise ValueError(f"file must be a path or a text file open for writing, got "
+                             f"{type(file).__name__}")
+
+    def _write_csv(self, f):
+        order = np.argsort(self.val_iteration, kind="stable")
+        val = list(zip(self.val_iteration[order].tolist(), self.val_loss[order].tolist()))
+        f.write("iteration,loss,smooth_loss,val_loss\n")
+        j = 0
+        for a in range(0, self._size, _CSV_ROWS):
+            rows = []
+            b = min(a + _CSV_ROWS, self._size)
+            for it, loss, smooth in zip(range(a + 1, b + 1), self._loss[a:b].tolist(),
+                                        self._smooth[a:b].tolist()):
+                while j < len(val) and val[j][0] < it:
+                    rows.append(f"{val[j][0]},,,{val[j][1]!r}\n")
+                    j += 1
+                v = ""
+                if j < len(val) and val[j][0] == it:
+                    v = repr(val[j][1])
+                    j += 1
+                rows.append(f"{it},{loss!r},{smooth!r},{v}\n")
+            f.write("".join(rows))
+        f.write("".join(f"{it},,,{v!r}\n" for it, v in val[j:]))
+
     def _reserve(self, extra):
         """Views of the next ``extra`` slots, growing the buffers geometrically."""
         need = self._size + extra
@@ -231,6 +291,14 @@ class CharRNN:
     reset_each_epoch : bool
         With the epoch schedule, whether the hidden state is zeroed at the start of
         each epoch (seed 004) or carried over (seed 002).
+    reset_every : int
+        N > 0: the carried state of every stream is zeroed before each iteration whose
+        number is a multiple of N, so that training regularly starts from a zero state
+        (then :meth:`evaluate`, :meth:`score` and a primed :meth:`sample` start from zero
+        by default, see ``start`` there). 0 (default): never, the seeds' loop, which
+        zeroes the state only when the pointer wraps to the start of the text. It
+        depends only on the iteration number, so it is exact across ``fit`` calls and
+        resumes.
     dtype : {"float64", "float32"}
         float32 models train about twice as fast; the reference is float64.
     batch_size : int
@@ -274,6 +342,9 @@ class CharRNN:
         How the text is walked, fixed by the first ``fit``.
     rng : numpy.random.RandomState
         The stream that :meth:`sample` and :meth:`generate` draw from by default.
+    default_start : {"carried", "zero"}
+        The state that :meth:`evaluate`, :meth:`score` and a primed :meth:`sample`
+        start from by default: ``"zero"`` when ``reset_every`` > 0, else ``"carried"``.
 
     Attributes you can change
     -------------------------
@@ -286,8 +357,8 @@ class CharRNN:
       ``clip_norm``, the schedule (``lr_schedule``, ``warmup_iters``, ``decay_iters``,
       ``min_lr``, ``lr_decay``, ``decay_every``; checked together at the next
       ``fit``), ``optimizer`` (its state ``m1``, ``m2`` is kept as it is), ``bptt``,
-      ``reset_each_epoch``, ``beta1``, ``beta2``, ``decay_rate``, ``eps``,
-      ``num_threads``.
+      ``reset_each_epoch``, ``reset_every``, ``beta1``, ``beta2``, ``decay_rate``,
+      ``eps``, ``num_threads``.
     - ``rng``: any ``numpy.random.RandomState``.
     - Values, in place: the arrays of ``params`` and ``hprev`` are views of the
       model's buffers; write into them (``model.params[0][...] = new_Wxh``) to edit
@@ -299,7 +370,8 @@ class CharRNN:
     ``activation``, ``seed``, ``cell``, ``num_layers``, ``dropout``: build a new
     CharRNN) and where its training stands
     (``iteration``, ``pointer``, ``epoch``, ``schedule``, ``smooth_loss``,
-    ``history``: only ``fit`` and :func:`charrnn.load` move them). As a second line
+    ``history``: only ``fit`` and :func:`charrnn.load` move them), and
+    ``default_start``, which follows ``reset_every``. As a second line
     of defence, every call that runs a kernel (``fit``, ``sample``, ``generate``,
     ``evaluate``) first checks the model's buffers against its sizes and raises
     RuntimeError if they disagree.
@@ -323,7 +395,7 @@ class CharRNN:
                  bptt="full", reset_each_epoch=False, dtype="float64", beta1=0.9,
                  beta2=0.999, decay_rate=0.95, eps=1e-8, batch_size=1, num_threads=None,
                  lr_schedule="constant", warmup_iters=0, decay_iters=None, min_lr=None,
-                 lr_decay=0.97, decay_every=1000):
+                 lr_decay=0.97, decay_every=1000, reset_every=0):
         chars = list(chars)
         if not chars:
             raise ValueError("chars is empty; the vocabulary needs at least one character")
@@ -361,6 +433,7 @@ class CharRNN:
         self.decay_every = decay_every
         self._lr_plan()  # the schedule's options, checked together
         self.reset_each_epoch = reset_each_epoch
+        self.reset_every = reset_every
         self._dtype = np.dtype(check.dtype(dtype))
         self.beta1 = beta1
         self.beta2 = beta2
@@ -526,6 +599,9 @@ class CharRNN:
                              f"vanilla RNN's option; stacked cells back-propagate through time")
         self._bptt = value
     reset_each_epoch = _option("reset_each_epoch", "Zero hprev at each epoch's start.", bool)
+    reset_every = _option("reset_every", "Zero every stream's state before each iteration "
+                          "whose number is a multiple of it (0: never).",
+                          lambda v: _counter(v, "reset_every"))
     beta1 = _option("beta1", "Adam's first-moment decay, in [0, 1).",
                     lambda v: _below_one(v, "beta1"))
     beta2 = _option("beta2", "Adam's second-moment decay, in [0, 1).",
@@ -780,13 +856,23 @@ class CharRNN:
         self._run(total, callback, report_every if reporting else max(total, 1))
 
     def _run(self, total, callback, chunk):
+        """``total`` iterations, calling ``callback`` after every ``chunk`` of them.
+
+        The kernel runs up to a report point, or with ``reset_every`` up to the next
+        iteration whose number is a multiple of it (the state is zeroed before it).
+        """
         T, B = self._seq_length, self._batch_size
         plan = self._lr_plan()
         ws = self._net.workspace(T, B, self._dtype, self.num_threads)
-        left = total
+        left, to_report = total, chunk
         while left > 0:
-            k = min(chunk, left)
-            self._check_training(T)  # at each chunk: the callback may have set new data
+            k = min(to_report, left)
+            self._check_training(T)  # at each call: the callback may have set new data
+            if self.reset_every:
+                since = self._iteration % self.reset_every
+                if since == 0:
+                    self._state[...] = 0  # every stream starts this iteration from zero
+                k = min(k, self.reset_every - since)
             loss_out, smooth_out = self._history._reserve(k)
             (done, self._pointer, self._iteration, self._smooth_loss, wrapped,
              status) = self._net.train(
@@ -802,6 +888,7 @@ class CharRNN:
             self._history._size += done
             self._epoch += wrapped
             left -= done
+            to_report -= done
             if status == 1:
                 raise FloatingPointError(
                     f"training diverged: the loss became NaN or infinite at iteration "
@@ -819,6 +906,9 @@ class CharRNN:
                     f"parameters NaN or infinite, and this model can no longer be used. "
                     f"Start again (or from a checkpoint) with a lower learning_rate "
                     f"(now {self.learning_rate}) or a clip.")
+            if to_report > 0 and left > 0:
+                continue  # stopped only for a reset
+            to_report = chunk
             if _log.isEnabledFor(logging.DEBUG) and len(self.history):
                 loss = float(self.history.loss[-1])
                 _log.debug("iteration %d: loss %.4f, smooth loss %.4f", self.iteration, loss,
@@ -838,12 +928,46 @@ class CharRNN:
                              f"{''.join(missing)!r}")
         return np.array([self._char_to_ix[c] for c in prime], np.int32)
 
-    def _start(self, prime):
-        """Single-stream state and first input for sampling: warmed on ``prime`` if given."""
+    @property
+    def default_start(self) -> str:
+        """The state ``start=None`` means: ``'zero'`` when the model trains with zero-state
+        resets (``reset_every`` > 0), else ``'carried'`` (see :meth:`evaluate`)."""
+        return "zero" if self.reset_every else "carried"
+
+    @default_start.setter
+    def default_start(self, value):
+        raise AttributeError("default_start cannot be set: it follows reset_every; pass "
+                             "start='carried' or 'zero' to evaluate, score or sample instead")
+
+    def _start_state(self, start):
+        """A single-stream copy of the state ``start`` names (None: the default)."""
+        start = self.default_start if start is None else start
+        check.choice(start, "start", dict.fromkeys(STARTS))
+        if start == "zero":
+            return self._net.zero_stream_state(self._dtype)
+        return self._net.stream_state(self._state)
+
+    def _start_index(self, start_char):
+        if not (isinstance(start_char, str) and len(start_char) == 1):
+            raise ValueError(f"start_char must be one character (a str of length 1), got "
+                             f"{start_char!r}")
+        if start_char not in self._char_to_ix:
+            raise ValueError(f"start_char {start_char!r} is not in the vocabulary")
+        return self._char_to_ix[start_char]
+
+    def _start(self, prime, start, start_char):
+        """Single-stream state and first input for sampling (see :meth:`sample`)."""
         self._check_buffers()
+        if prime and start_char is not None:
+            raise ValueError("give prime or start_char, not both: start_char is the first "
+                             "input after the state, prime the text that leads to it")
+        if start is None and not prime:
+            start = "carried"  # the seeds' sample, and their training-time samples
+        state = self._start_state(start)
+        if start_char is not None:
+            return state, self._start_index(start_char)
         if not prime:
-            return self._net.stream_state(self._state), None
-        state = self._net.zero_stream_state(self._dtype)
+            return state, None
         ix = self._encode_prime(prime)
         self._net.advance(self._flat, state, ix[:-1])
         return state, int(ix[-1])
@@ -851,7 +975,7 @@ class CharRNN:
     def _rng(self, seed):
         return self._random_state if seed is None else check.random_state(seed, "seed")
 
-    def _draw(self, state, x, n, rng, temperature, greedy, top_k):
+    def _draw(self, state, x, n, rng, temperature, greedy, top_k, top_p=1.0):
         """``n`` sampled indices from ``state`` (updated) and first input ``x``."""
         out = np.empty(n, np.int64)
         named = [(name, a) for (name, _, _), a in zip(self._net.layout, self.params)]
@@ -861,12 +985,14 @@ class CharRNN:
         if n:
             uniforms = np.zeros(n) if greedy else rng.random_sample(n)
             self._net.sample(self._flat, state, x, uniforms, out, temperature, bool(greedy),
-                             top_k)
+                             top_k, top_p)
         return out
 
     def generate(self, n: int, prime: Optional[str] = None, temperature: float = 1.0,
                  greedy: bool = False, top_k: Optional[int] = None, seed: RNG = None,
-                 chunk: int = 256) -> Iterator[str]:
+                 chunk: int = 256, *, start: Optional[str] = None,
+                 start_char: Optional[str] = None,
+                 top_p: Optional[float] = None) -> Iterator[str]:
         """Yield ``n`` sampled characters one at a time, as they are sampled.
 
         Same arguments and the same characters as :meth:`sample` (sampled in the kernel
@@ -877,25 +1003,28 @@ class CharRNN:
         chunk = check.integer(chunk, "chunk", minimum=1)
         rng = self._rng(seed)
         with self._using("sample from this model"):
-            state, x = self._start(prime)
-            options = _nets.check_sampling(self._flat, self._net, temperature, greedy, top_k)
+            state, x = self._start(prime, start, start_char)
+            options = _nets.check_sampling(self._flat, self._net, temperature, greedy, top_k,
+                                           top_p)
         return self._stream(state, x, n, chunk, rng, bool(greedy), options)
 
     def _stream(self, state, x, n, chunk, rng, greedy, options):
-        temperature, top_k = options
+        temperature, top_k, top_p = options
         left = n
         while left > 0:
             k = min(chunk, left)
             with self._using("sample from this model"):
                 self._check_buffers()
-                ixes = self._draw(state, x, k, rng, temperature, greedy, top_k)
+                ixes = self._draw(state, x, k, rng, temperature, greedy, top_k, top_p)
             x = int(ixes[-1])
             left -= k
             for i in ixes:
                 yield self._chars[i]
 
     def sample(self, n: int, prime: Optional[str] = None, temperature: float = 1.0,
-               greedy: bool = False, top_k: Optional[int] = None, seed: RNG = None) -> str:
+               greedy: bool = False, top_k: Optional[int] = None, seed: RNG = None, *,
+               start: Optional[str] = None, start_char: Optional[str] = None,
+               top_p: Optional[float] = None) -> str:
         """Sample ``n`` characters.
 
         Parameters
@@ -903,11 +1032,11 @@ class CharRNN:
         n : int
             Number of characters, >= 0.
         prime : str, optional
-            Text to warm the hidden state on: starting from a zero state, its
-            characters but the last are fed through the network and the last one is
-            the first input. Without it, sampling starts, as in the seeds, from the
-            state that training carried (``hprev``, the first stream's), with an
-            all-zero first input (seed 002).
+            Text to warm the hidden state on: starting from the state ``start`` names,
+            its characters but the last are fed through the network and the last one
+            is the first input. Without it (and without ``start_char``), sampling
+            starts, as in the seeds, from the state that training carried (``hprev``,
+            the first stream's), with an all-zero first input (seed 002).
         temperature : float > 0
             Logits are divided by it before the softmax. A temperature so small (or
             weights so large) that the scaled logits could overflow raises ValueError.
@@ -917,20 +1046,67 @@ class CharRNN:
             Draw only among the k most likely characters.
         seed : None, int or RandomState
             None continues the model's own RandomState (``model.rng``).
+        start : {None, "carried", "zero"}
+            The state sampling starts from (before ``prime``): ``"carried"``, a copy of
+            the state training carried (the first stream's; zeros for a model that was
+            never trained), or ``"zero"``. None: with a ``prime``, the model's
+            :attr:`default_start` (``"carried"``, or ``"zero"`` when it trains with
+            ``reset_every``); without one, ``"carried"``, as the seeds sample.
+        start_char : str, optional
+            One character of the vocabulary, the first input; instead of ``prime``.
+            With ``start`` None, sampling continues from the carried state, as the
+            seeds' training-time samples do (``sample(hprev, inputs[0], 200)``).
+        top_p : float in (0, 1], optional
+            Nucleus sampling: draw only among the smallest set of most likely
+            characters whose probabilities reach ``top_p``, renormalised (see
+            :func:`charrnn.sample`). Applied after ``temperature`` and ``top_k``, as
+            HF transformers does.
 
         Returns
         -------
         str
-            The ``n`` new characters (not including ``prime``).
+            The ``n`` new characters (not including ``prime`` or ``start_char``).
+
+        Raises
+        ------
+        ValueError
+            For a ``prime`` or ``start_char`` outside the vocabulary, both of them at
+            once, an unknown ``start``, and the sampling options' own checks.
         """
         n = check.integer(n, "n", minimum=0)
         rng = self._rng(seed)
         with self._using("sample from this model"):
-            state, x = self._start(prime)
-            temperature, k = _nets.check_sampling(self._flat, self._net, temperature, greedy,
-                                                  top_k)
-            ixes = self._draw(state, x, n, rng, temperature, greedy, k)
+            state, x = self._start(prime, start, start_char)
+            temperature, k, top_p = _nets.check_sampling(self._flat, self._net, temperature,
+                                                         greedy, top_k, top_p)
+            ixes = self._draw(state, x, n, rng, temperature, greedy, k, top_p)
         return _data.decode(ixes, self._chars)
+
+    def samples(self, num_samples: int, n: int, prime: Optional[str] = None, *,
+                seed: RNG = None, **options: Any) -> List[str]:
+        """``num_samples`` independent samples of ``n`` characters from the same start.
+
+        Each starts where :meth:`sample` would (warmed on ``prime``, or from the carried
+        state), and they draw one after the other from one random stream: the result
+        is ``[sample(n, prime, seed=rng, **options) for _ in range(num_samples)]`` with
+        ``rng`` the RandomState of ``seed`` (nanoGPT's ``num_samples``).
+
+        Parameters
+        ----------
+        num_samples : int
+            >= 0.
+        n, prime, seed
+            As in :meth:`sample`.
+        **options
+            ``temperature``, ``greedy``, ``top_k``, ``top_p``: as in :meth:`sample`.
+
+        Returns
+        -------
+        list of str
+        """
+        num_samples = check.integer(num_samples, "num_samples", minimum=0)
+        rng = self._rng(seed)
+        return [self.sample(n, prime, seed=rng, **options) for _ in range(num_samples)]
 
     def save(self, path: Union[str, os.PathLike[str]]) -> None:
         """Write the model and its whole training state to one ``.npz`` checkpoint.
@@ -977,7 +1153,8 @@ class CharRNN:
                              f"[0, {self._vocab_size})")
         return np.ascontiguousarray(text)
 
-    def score(self, text: Union[str, np.ndarray], prime: Optional[str] = None) -> np.ndarray:
+    def score(self, text: Union[str, np.ndarray], prime: Optional[str] = None, *,
+              start: Optional[str] = None) -> np.ndarray:
         """Log-probability of each character of ``text[1:]`` given what precedes it.
 
         Parameters
@@ -985,8 +1162,10 @@ class CharRNN:
         text : str or 1-D integer array
             At least one character (or index into ``chars``).
         prime : str, optional
-            Fed through the network first, from a zero state; without it the state
-            before ``text[0]`` is zero.
+            Fed through the network first, from the ``start`` state.
+        start : {None, "carried", "zero"}
+            The state before ``prime`` (or ``text[0]``), as in :meth:`evaluate`: a copy
+            of the state training carried, or zeros; None: :attr:`default_start`.
 
         Returns
         -------
@@ -999,19 +1178,36 @@ class CharRNN:
         pre = None if not prime else self._encode_prime(prime)
         with self._using("score text with this model"):
             self._check_buffers()
-            state = self._net.zero_stream_state(self._dtype)
+            state = self._start_state(start)
             if pre is not None:
                 self._net.advance(self._flat, state, pre)
             return self._net.logprobs(self._flat, state, np.asarray(ix, np.int32))
 
-    def evaluate(self, text: Union[str, np.ndarray]) -> float:
+    def evaluate(self, text: Union[str, np.ndarray], *, start: Optional[str] = None) -> float:
         """Average loss per character (nats) of predicting ``text[1:]`` from ``text[:-1]``.
 
-        The state starts at zero (not at the state training carried), so the number
-        does not depend on where training stopped in the text. ``text`` may also be
-        an array of indices into ``chars`` (e.g. :func:`charrnn.data.encode_file`'s,
-        or a memmap): it is scored a chunk at a time, in constant memory. Divide by
-        ``log(2)`` for bits per character.
+        Divide by ``log(2)`` for bits per character.
+
+        Parameters
+        ----------
+        text : str or 1-D integer array
+            At least two characters, or indices into ``chars`` (e.g.
+            :func:`charrnn.data.encode_file`'s, or a memmap): scored a chunk at a time,
+            in constant memory.
+        start : {None, "carried", "zero"}
+            The state before ``text[0]``. ``"carried"``: a copy of the state training
+            carried (the first stream's ``hprev``; zeros for a model never trained, or
+            one from :meth:`from_state_dict`), the kind of state training has visited.
+            ``"zero"``: zeros, so the number does not depend on where training stopped;
+            a model trained with the seeds' loop has seen a zero state only at the
+            start and after each pass over the text, and early in training it can
+            predict very badly from it. None (default): :attr:`default_start`, which is
+            ``"zero"`` for models that train with zero-state resets (``reset_every``)
+            and ``"carried"`` otherwise.
+
+        Returns
+        -------
+        float
         """
         ix = self._indices(text, "text")
         if ix.size < 2:
@@ -1019,7 +1215,7 @@ class CharRNN:
         total = 0.0
         with self._using("evaluate this model"):
             self._check_buffers()
-            state = self._net.zero_stream_state(self._dtype)
+            state = self._start_state(start)
             for a in range(0, ix.size - 1, _EVAL_CHUNK):
                 piece = np.asarray(ix[a:a + _EVAL_CHUNK + 1], np.int32)
                 total -= math.fsum(self._net.logprobs(self._flat, state, piece))
@@ -1096,6 +1292,105 @@ class CharRNN:
         model._flat[...] = model._net.from_state_dict(arrays)
         return model
 
+    # -- fine-tuning -------------------------------------------------------------------
+
+    @classmethod
+    def init_from(cls, source: Union["CharRNN", str, os.PathLike[str]],
+                  chars: Optional[Iterable[str]] = None, *, extend_vocab: bool = False,
+                  keep_optimizer: bool = False, **options: Any) -> "CharRNN":
+        """A model to fine-tune: the weights of ``source``, training started afresh.
+
+        What the model is (``hidden_size``, ``cell``, ``num_layers``, ``dropout``,
+        ``activation``, ``dtype`` and the vocabulary) comes from ``source``, and so do its
+        weights, bit for bit. Where training stands starts fresh: iteration 0, empty
+        history, pointer 0, zero carried state, the initial ``smooth_loss``, and zero
+        optimizer state ``m1``, ``m2`` unless ``keep_optimizer``. The random streams
+        (samples, dropout) start from ``seed`` as in a new model.
+
+        Parameters
+        ----------
+        source : CharRNN, str or os.PathLike
+            A model, or the path of a checkpoint (read with :func:`charrnn.load`).
+        chars : iterable of str, optional
+            The characters of the text to fine-tune on (e.g. the text itself). Any that
+            the vocabulary of ``source`` lacks raise ValueError naming them, unless
+            ``extend_vocab``.
+        extend_vocab : bool
+            Add the missing characters to the vocabulary, which stays sorted (the old
+            characters' weights move with them; nothing else changes). The new input
+            columns (``Wxh``, ``weight_ih_l0``), decoder rows (``Why``,
+            ``decoder.weight``) and output biases are those a new model of the larger
+            vocabulary draws with ``seed`` (``randn * 0.01`` and zero biases for the
+            seeds' model, PyTorch's uniform for stacked cells).
+        keep_optimizer : bool
+            Keep the optimizer state ``m1``, ``m2`` of ``source`` (zero for added
+            characters). The iteration counter starts at 0 all the same, so Adam's
+            bias correction starts again.
+        **options
+            Training options, each defaulting to that of ``source``: ``seq_length``,
+            ``learning_rate``, ``seed``, ``optimizer``, ``clip``, ``clip_norm``, ``bptt``,
+            ``reset_each_epoch``, ``beta1``, ``beta2``, ``decay_rate``, ``eps``,
+            ``batch_size``, ``lr_schedule``, ``warmup_iters``, ``decay_iters``,
+            ``min_lr``, ``lr_decay``, ``decay_every``; and ``num_threads`` (default:
+            the cores available). A model option may be given only with the value of
+            ``source`` (else ValueError).
+
+        Returns
+        -------
+        CharRNN
+        """
+        if not isinstance(source, CharRNN):
+            source = load(source)
+        with source._using("read this model's weights"):
+            source._check_buffers()
+            settings = {name: getattr(source, name) for name in _checkpoint.INIT_FIELDS}
+            settings["dtype"] = source.dtype.name
+            for name, value in options.items():
+                if name in SHAPE_OPTIONS:
+                    same = (np.dtype(check.dtype(value)) == source.dtype if name == "dtype"
+                            else value == settings[name])
+                    if not same:
+                        raise ValueError(
+                            f"{name}={value!r} differs from the model fine-tuned "
+                            f"({name}={settings[name]!r}); a fine-tuned model keeps its shape: "
+                            f"leave {name} out")
+                elif name not in settings and name != "num_threads":
+                    raise TypeError(f"init_from() got an unexpected option {name!r}")
+            settings.update((k, v) for k, v in options.items() if k not in SHAPE_OPTIONS)
+            vocab = list(source.chars)
+            if chars is not None:
+                wanted = set(chars)
+                if not all(isinstance(c, str) and len(c) == 1 for c in wanted):
+                    raise ValueError("chars must be single characters")
+                missing = sorted(wanted - set(vocab))
+                if missing and not extend_vocab:
+                    raise ValueError(
+                        f"{len(missing)} character(s) are not in the vocabulary of the model "
+                        f"fine-tuned: {''.join(missing[:50])!r}; extend_vocab=True adds them")
+                if missing:
+                    vocab = sorted(set(vocab) | wanted)
+            model = cls(vocab, **settings)
+            positions = np.array([model._char_to_ix[c] for c in source.chars], np.intp)
+            pairs = [(source._flat, model._flat)]
+            if keep_optimizer:
+                pairs += [(source._m1, model._m1), (source._m2, model._m2)]
+            for old, new in pairs:
+                _copy_weights(source._net.params(old), model._net.params(new), positions)
+        return model
+
+def _copy_weights(old, new, positions):
+    """Each array of ``old`` into its counterpart in ``new``: the same layout, over the
+    same vocabulary or one with more characters. Along the one axis whose size grew
+    (V), entry ``i`` of ``old`` goes to entry ``positions[i]`` of ``new``; arrays of
+    the same shape are copied as they are."""
+    for a, b in zip(old, new):
+        grown = [k for k, (m, n) in enumerate(zip(a.shape, b.shape)) if m != n]
+        if grown:
+            np.moveaxis(b, grown[0], 0)[positions] = np.moveaxis(a, grown[0], 0)
+        else:
+            b[...] = a
+
+
 def train(text: Union[str, Tuple[np.ndarray, Sequence[str]]], hidden_size: int = 100,
           seq_length: int = 25, learning_rate: float = 0.1, num_iterations: Optional[int] = None,
           seed: int = 0, *, epochs: Optional[int] = None,
@@ -1131,9 +1426,10 @@ def train(text: Union[str, Tuple[np.ndarray, Sequence[str]]], hidden_size: int =
         ``cell``, ``num_layers``, ``dropout``, ``activation``, ``optimizer``, ``clip``,
         ``clip_norm``, ``bptt``, ``reset_each_epoch``, ``dtype``, ``beta1``, ``beta2``,
         ``decay_rate``, ``eps``, ``batch_size``, ``num_threads``, ``lr_schedule``,
-        ``warmup_iters``, ``decay_iters``, ``min_lr``, ``lr_decay``, ``decay_every``:
-        see :class:`CharRNN`. A ``cosine`` schedule without ``decay_iters`` decays over
-        this run (``num_iterations``, or the iterations of ``epochs``).
+        ``warmup_iters``, ``decay_iters``, ``min_lr``, ``lr_decay``, ``decay_every``,
+        ``reset_every``: see :class:`CharRNN`. A ``cosine`` schedule without
+        ``decay_iters`` decays over this run (``num_iterations``, or the iterations of
+        ``epochs``).
 
     Returns
     -------
@@ -1147,16 +1443,92 @@ def train(text: Union[str, Tuple[np.ndarray, Sequence[str]]], hidden_size: int =
         indices, chars = _data.as_encoded(text)
         size = indices.size
     if options.get("lr_schedule") == "cosine" and options.get("decay_iters") is None:
-        if num_iterations is not None:
-            options["decay_iters"] = num_iterations
-        elif isinstance(epochs, int) and isinstance(seq_length, int) and seq_length > 0:
-            B = options.get("batch_size", 1)
-            per_epoch = (size // B - 1) // seq_length if isinstance(B, int) and B > 0 else 0
-            options["decay_iters"] = max(1, epochs * per_epoch)
+        options["decay_iters"] = _run_length(num_iterations, epochs, size, seq_length,
+                                             options.get("batch_size", 1))
     model = CharRNN(chars, hidden_size, seq_length, learning_rate, seed=seed, **options)
     if isinstance(text, str):
         model.set_text(text)
     else:
+        model.set_data(indices)
+    return model.fit(num_iterations, epochs=epochs, callback=callback,
+                     report_every=report_every)
+
+
+def _run_length(num_iterations, epochs, size, seq_length, batch_size):
+    """The iterations of a run of ``num_iterations``, or of ``epochs`` over ``size``
+    characters: what a cosine schedule without ``decay_iters`` decays over. None for
+    options that are not valid (the model then says what is wrong with them)."""
+    if num_iterations is not None:
+        return num_iterations
+    if isinstance(epochs, int) and isinstance(seq_length, int) and seq_length > 0:
+        B = batch_size
+        per_epoch = (size // B - 1) // seq_length if isinstance(B, int) and B > 0 else 0
+        return max(1, epochs * per_epoch)
+    return None
+
+
+def fine_tune(source: Union[CharRNN, str, os.PathLike[str]],
+              text: Union[str, Tuple[np.ndarray, Sequence[str]]],
+              num_iterations: Optional[int] = None, *, epochs: Optional[int] = None,
+              extend_vocab: bool = False, keep_optimizer: bool = False,
+              callback: Optional[Callable[[CharRNN], Any]] = None, report_every: int = 1000,
+              **options: Any) -> CharRNN:
+    """Fine-tune a trained model on a new text (char-rnn's and torch-rnn's ``-init_from``).
+
+    :meth:`CharRNN.init_from` ``(source, chars of text, ...)`` trained on ``text`` as
+    :func:`train` trains; ``source`` is not changed.
+
+    Parameters
+    ----------
+    source : CharRNN, str or os.PathLike
+        The model, or the path of its checkpoint.
+    text : str or EncodedText
+        As in :func:`train`; its characters must be in the vocabulary of ``source``
+        unless ``extend_vocab``.
+    num_iterations, epochs, callback, report_every
+        As in :func:`train` (default 1000 iterations).
+    extend_vocab, keep_optimizer
+        See :meth:`CharRNN.init_from`.
+    **options
+        Training options (``learning_rate``, ``seq_length``, ``batch_size``, ...), each
+        defaulting to that of ``source``, except ``decay_iters``: a cosine schedule
+        without it decays over this run, as in :func:`train`.
+
+    Returns
+    -------
+    CharRNN
+        The fine-tuned model, a new one: iteration, history and pointer count from
+        this run.
+    """
+    if num_iterations is None and epochs is None:
+        num_iterations = 1000
+    if not isinstance(source, CharRNN):
+        source = load(source)
+    if isinstance(text, str):
+        chars: Iterable[str] = set(text)
+        size = len(text)
+    else:
+        indices, encoded_chars = _data.as_encoded(text)
+        chars, size = encoded_chars, indices.size
+    if options.get("lr_schedule", source.lr_schedule) == "cosine" \
+            and options.get("decay_iters") is None:
+        options["decay_iters"] = _run_length(num_iterations, epochs, size,
+                                             options.get("seq_length", source.seq_length),
+                                             options.get("batch_size", source.batch_size))
+    model = CharRNN.init_from(source, chars, extend_vocab=extend_vocab,
+                              keep_optimizer=keep_optimizer, **options)
+    if isinstance(text, str):
+        model.set_text(text)
+    else:
+        if encoded_chars != model.chars:  # the vocabulary grew: indices into it (a copy)
+            V = len(encoded_chars)
+            if indices.size and int(indices.max()) >= V:
+                bad = int(np.argmax(indices >= V))
+                raise IndexError(f"indices[{bad}] = {indices[bad]} is outside the text's "
+                                 f"vocabulary [0, {V})")
+            lookup = np.array([model.char_to_ix[c] for c in encoded_chars],
+                              _data.index_dtype(model.vocab_size))
+            indices = lookup[indices]
         model.set_data(indices)
     return model.fit(num_iterations, epochs=epochs, callback=callback,
                      report_every=report_every)

@@ -25,7 +25,7 @@ import numpy as np
 from . import _stack
 from . import _validate as check
 from ._dispatch import kernels as _kernels
-from .core import _check_logits, init_params
+from .core import _check_logits, check_top_p, init_params
 
 __all__ = ["CELLS", "SeedsNet", "StackNet", "make"]
 
@@ -145,14 +145,15 @@ class SeedsNet:
         _, _, Why, _, by = self.params(flat)
         return Why, by.reshape(-1)
 
-    def sample(self, flat, h, seed_ix, uniforms, out, temperature, greedy, top_k):
+    def sample(self, flat, h, seed_ix, uniforms, out, temperature, greedy, top_k,
+               top_p=1.0):
         """Fill ``out`` with sampled indices (one uniform each), updating ``h``."""
         H, V, dt = self.H, self.V, flat.dtype
         Wxh, Whh, Why, bh, by = self.params(flat)
         _kernels.sample(h, -1 if seed_ix is None else seed_ix, uniforms, Wxh, Whh, Why,
                         bh.reshape(H), by.reshape(V), np.empty(H, dt), np.empty(V, dt),
                         np.empty((H, H), dt), np.empty((H, V), dt), np.empty(V, dt), out,
-                        self.act, temperature, greedy, top_k)
+                        self.act, temperature, greedy, top_k, top_p)
 
 
 class _SeedsWorkspace:
@@ -189,7 +190,9 @@ class StackNet:
         return (self.state_slots, self.num_layers, B, self.H)
 
     def stream_state(self, state: np.ndarray, b: int = 0) -> np.ndarray:
-        return np.ascontiguousarray(state[:, :, b, :])
+        """A copy of stream ``b``'s state (S, L, H): a view of one stream would be
+        contiguous, and using it would move the carried state."""
+        return state[:, :, b, :].copy()
 
     def zero_stream_state(self, dtype) -> np.ndarray:
         return np.zeros((self.state_slots, self.num_layers, self.H), dtype)
@@ -237,9 +240,10 @@ class StackNet:
         *_, W, b = self.params(flat)
         return W, b
 
-    def sample(self, flat, state, seed_ix, uniforms, out, temperature, greedy, top_k):
+    def sample(self, flat, state, seed_ix, uniforms, out, temperature, greedy, top_k,
+               top_p=1.0):
         _stack.sample(flat, state, seed_ix, uniforms, out, temperature, greedy, top_k,
-                      cell=self.cell)
+                      top_p, cell=self.cell)
 
 
 def make(cell: str, num_layers: int, H: int, V: int, *, dropout: float = 0.0,
@@ -257,11 +261,14 @@ def make(cell: str, num_layers: int, H: int, V: int, *, dropout: float = 0.0,
     return StackNet(cell, num_layers, H, V)
 
 
-def check_sampling(flat, net, temperature, greedy, top_k) -> Tuple[float, int]:
-    """Checked ``temperature`` and ``top_k`` (0: all) for sampling ``net``'s weights."""
+def check_sampling(flat, net, temperature, greedy, top_k,
+                   top_p=None) -> Tuple[float, int, float]:
+    """Checked ``temperature``, ``top_k`` (0: all) and ``top_p`` (1: all) for sampling
+    ``net``'s weights."""
     temperature = check.real(temperature, "temperature", positive=True)
     k = 0 if top_k is None else min(check.integer(top_k, "top_k", minimum=1), net.V)
+    top_p = check_top_p(top_p)
     if not greedy:
         W, b = net.decoder(flat)
         _check_logits(W, b.reshape(-1, 1), temperature)
-    return temperature, k
+    return temperature, k, top_p

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["init_params", "lossFun", "sample", "train", "Model",
+__all__ = ["init_params", "lossFun", "sample", "top_p_filter", "filtered_choice", "train",
+           "Model",
            "initialize_parameters", "forward_propogation", "compute_cost",
            "backward_propogation", "update_parameters",
            "GATES", "init_stack", "rnn_cell_forward", "rnn_cell_backward", "lstm_cell_forward",
@@ -92,8 +93,47 @@ def lossFun(inputs, targets, hprev, params, *, activation="tanh", bptt="full", c
     return loss, dWxh, dWhh, dWhy, dbh, dby, hs[len(inputs) - 1]
 
 
-def sample(h, seed_ix, n, params, rng=None, *, activation="tanh"):
-    """Sample a sequence of integers from the model; seed_ix None: all-zero first input."""
+def top_p_filter(p, top_p):
+    """``p`` with zeros outside the nucleus of mass ``top_p`` (0 < top_p < 1).
+
+    Characters are ranked by probability, largest first and the lower index first
+    among equal ones; the nucleus is the shortest prefix of that ranking whose
+    float64 cumulative sum reaches ``top_p`` times the whole sum, the character that
+    crosses it included. The result is not renormalised (the draw divides by its sum).
+    """
+    p = np.asarray(p).ravel()
+    order = np.argsort(-p, kind="stable")  # most likely first; ties: lower index first
+    cdf = np.cumsum(p[order].astype(np.float64))
+    last = min(int(np.searchsorted(cdf, top_p * cdf[-1], side="left")), p.size - 1)
+    kept = order[:last + 1]
+    q = np.zeros_like(p)
+    q[kept] = p[kept]
+    return q
+
+
+def filtered_choice(y, rng, temperature=1.0, top_k=None, top_p=None):
+    """One character drawn from logits ``y`` with HF transformers' order of filters:
+    divide by ``temperature``, keep the ``top_k`` largest logits (ties with the k-th
+    kept), softmax, keep the nucleus of ``top_p`` (:func:`top_p_filter`), then numpy's
+    draw ``searchsorted(cumsum(p) / cumsum(p)[-1], rng.random_sample(), 'right')``."""
+    y = np.ravel(y) / temperature
+    if top_k is not None and top_k < y.size:
+        y = np.where(y < np.sort(y)[-top_k], -np.inf, y)
+    p = _softmax(y)
+    if top_p is not None and top_p < 1:
+        p = top_p_filter(p, top_p)
+    cdf = np.cumsum(p)
+    return int(np.searchsorted(cdf / cdf[-1], rng.random_sample(), side="right"))
+
+
+def sample(h, seed_ix, n, params, rng=None, *, activation="tanh", temperature=1.0,
+           top_k=None, top_p=None):
+    """Sample a sequence of integers from the model; seed_ix None: all-zero first input.
+
+    Without ``temperature``, ``top_k`` and ``top_p`` it is the seeds' loop; with them
+    each draw is :func:`filtered_choice`'s (the same stream: one uniform per draw).
+    """
+    filtered = temperature != 1.0 or top_k is not None or top_p is not None
     if rng is None:
         rng = np.random.mtrand._rand
     elif not isinstance(rng, np.random.RandomState):
@@ -108,8 +148,11 @@ def sample(h, seed_ix, n, params, rng=None, *, activation="tanh"):
     for t in range(n):
         h = act(np.dot(Wxh, x) + np.dot(Whh, h) + bh)
         y = np.dot(Why, h) + by
-        p = _softmax(y)
-        ix = rng.choice(range(vocab_size), p=p.ravel())
+        if filtered:
+            ix = filtered_choice(y, rng, temperature, top_k, top_p)
+        else:
+            p = _softmax(y)
+            ix = rng.choice(range(vocab_size), p=p.ravel())
         x = np.zeros((vocab_size, 1))
         x[ix] = 1
         ixes.append(int(ix))
@@ -553,12 +596,13 @@ def stack_lossFun(inputs, targets, state, params, cell, *, keep=None, dropout=0.
     return loss, grads, states[len(inputs) - 1]
 
 
-def stack_sample(state, seed_ix, n, params, cell, rng=None, *, temperature=1.0):
+def stack_sample(state, seed_ix, n, params, cell, rng=None, *, temperature=1.0, top_k=None,
+                 top_p=None):
     """Sample ``n`` character indices from a stack (no dropout), as the seeds' ``sample``.
 
     state (S, L, H) is the state before the first input; seed_ix None: an all-zero first
     input (as seed 002). One ``rng.choice`` per character with the softmax of the logits
-    divided by ``temperature``.
+    divided by ``temperature``; with ``top_k`` or ``top_p``, :func:`filtered_choice`.
     """
     if rng is None:
         rng = np.random.mtrand._rand
@@ -571,8 +615,11 @@ def stack_sample(state, seed_ix, n, params, cell, rng=None, *, temperature=1.0):
     for t in range(n):
         top, state, _ = _stack_step(x, state, params, cell)
         y = np.dot(W_dec, top) + b_dec
-        p = _softmax(y / temperature)
-        ix = rng.choice(range(vocab_size), p=p)
+        if top_k is not None or top_p is not None:
+            ix = filtered_choice(y, rng, temperature, top_k, top_p)
+        else:
+            p = _softmax(y / temperature)
+            ix = rng.choice(range(vocab_size), p=p)
         x = _one_hot(ix, vocab_size)
         ixes.append(int(ix))
     return ixes

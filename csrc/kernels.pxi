@@ -523,6 +523,67 @@ cdef inline void keep_top_k(floating *y, floating *scratch, Py_ssize_t V,
             y[v] = -INFINITY
 
 
+# ---------------------------------------------------------------------------
+# keep_top_p: the nucleus, the smallest set of most likely characters reaching top_p
+# ---------------------------------------------------------------------------
+
+from libc.stdlib cimport qsort
+
+
+cdef int descending_d(const void *a, const void *b) noexcept nogil:
+    cdef double x = (<const double *>a)[0], y = (<const double *>b)[0]
+    return (x < y) - (x > y)
+
+
+cdef int descending_f(const void *a, const void *b) noexcept nogil:
+    cdef float x = (<const float *>a)[0], y = (<const float *>b)[0]
+    return (x < y) - (x > y)
+
+
+cdef inline void keep_top_p(floating *p, floating *scratch, Py_ssize_t V,
+                            double top_p) noexcept nogil:
+    # p (V,) probabilities; p[v] = 0 outside the nucleus, 0 < top_p < 1; scratch (V,).
+    # The characters in order of probability, largest first and the lower index
+    # first among equal ones; the nucleus is the shortest prefix whose float64
+    # cumsum reaches top_p * (the whole sum), the character that crosses included.
+    # Only the values are sorted (the cumsum does not depend on which of equal
+    # values comes first): the prefix ends at value tau, and of the characters with
+    # p == tau the lowest `ties` indices are kept. O(V log V); zeros are not sorted.
+    cdef Py_ssize_t v, i, m = 0, ties
+    cdef double total = 0, c = 0, target
+    cdef floating tau
+    for v in range(V):
+        if p[v] > 0:
+            scratch[m] = p[v]
+            m += 1
+    if m == 0:
+        return
+    if floating is double:
+        qsort(scratch, m, sizeof(double), descending_d)
+    else:
+        qsort(scratch, m, sizeof(float), descending_f)
+    for i in range(m):
+        total += scratch[i]                        # np.cumsum(sorted p)[-1]
+    target = top_p * total
+    i = 0
+    while True:                                    # searchsorted(cumsum, target, 'left')
+        c += scratch[i]
+        if c >= target or i == m - 1:
+            break
+        i += 1
+    tau = scratch[i]
+    ties = 1
+    while ties <= i and scratch[i - ties] == tau:
+        ties += 1
+    for v in range(V):
+        if p[v] > tau:
+            continue
+        if p[v] == tau and ties > 0:
+            ties -= 1
+        else:
+            p[v] = 0
+
+
 def sample(floating[::1] h,                        # (H,) updated to the last hidden state
            Py_ssize_t seed_ix,                     # < 0: all-zero first input
            const double[::1] uniforms,             # (n,) one draw per character
@@ -531,14 +592,17 @@ def sample(floating[::1] h,                        # (H,) updated to the last hi
            const floating[::1] bh, const floating[::1] by,
            floating[::1] hnext, floating[::1] p,   # (H,) (V,) scratch
            floating[:, ::1] WhhT, floating[:, ::1] WhyT,   # (H, H) (H, V) scratch
-           floating[::1] selected,                 # (V,) scratch for top_k
+           floating[::1] selected,                 # (V,) scratch for top_k and top_p
            int64_t[::1] out,                       # (n,) sampled indices
-           int activation, double temperature, bint greedy, Py_ssize_t top_k):
+           int activation, double temperature, bint greedy, Py_ssize_t top_k,
+           double top_p=1.0):
     """Sample len(out) indices, as the seeds' np.random.choice loop does.
 
     The draw is numpy's: ``searchsorted(cumsum(p) / cumsum(p)[-1], u, 'right')``.
     ``greedy`` takes the argmax and uses no uniform; ``top_k > 0`` keeps only the
-    k largest logits (ties at the k-th value are kept), found in O(V) per character.
+    k largest logits (ties at the k-th value are kept), found in O(V) per character;
+    then ``top_p < 1`` keeps only the nucleus of the softmax (see keep_top_p). The
+    order is that of HF transformers: temperature, top-k, softmax, top-p, draw.
     """
     cdef Py_ssize_t n = out.shape[0], H = Whh.shape[0], V = Wxh.shape[1]
     cdef Py_ssize_t t, v, x = seed_ix, best
@@ -565,6 +629,8 @@ def sample(floating[::1] h,                        # (H,) updated to the last hi
                 if 0 < top_k < V:
                     keep_top_k(&p[0], &selected[0], V, top_k)
                 softmax_forward(&p[0], V)
+                if top_p < 1.0:
+                    keep_top_p(&p[0], &selected[0], V, top_p)
                 total = 0
                 for v in range(V):                        # cdf = cumsum(p)
                     total += p[v]
@@ -736,3 +802,10 @@ def adagrad_update(floating[::1] param, const floating[::1] dparam,   # (n,) (n,
         finite = optimizer_update(&param[0], &dparam[0], &mem[0], &mem[0], param.shape[0],
                                   OPT_ADAGRAD, learning_rate, -1, 0, 0, 0, 1)
     return finite
+
+
+def _keep_top_p(floating[::1] p, floating[::1] scratch, double top_p):
+    """p[v] = 0 outside the nucleus of top_p (0 < top_p < 1), in place, as sample does."""
+    if not 0 < top_p < 1 or scratch.shape[0] < p.shape[0]:
+        raise ValueError("need 0 < top_p < 1 and len(scratch) >= len(p)")
+    keep_top_p(&p[0], &scratch[0], p.shape[0], top_p)

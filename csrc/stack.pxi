@@ -552,13 +552,15 @@ def stack_sample(const floating[::1] flat,          # (P,)
                  Py_ssize_t seed_ix,                # first input; < 0: all-zero input
                  const double[::1] uniforms,        # (n,) one draw per character
                  int64_t[::1] out,                  # (n,) sampled indices
-                 floating[::1] y,                   # (2V,) scratch: logits, top-k
+                 floating[::1] y,                   # (2V,) scratch: logits, top-k/top-p
                  floating[::1] scratch,             # (size,) of one stream over 1 step
                  floating[::1] WT,                  # (P,) scratch
                  int cell, Py_ssize_t L, Py_ssize_t H, Py_ssize_t V,
-                 double temperature, bint greedy, Py_ssize_t top_k):
+                 double temperature, bint greedy, Py_ssize_t top_k,
+                 double top_p=1.0):
     """Sample len(out) indices one character at a time, as ``sample`` does for the
-    seeds' model (greedy: the argmax, no uniform used; top_k > 0: the k largest)."""
+    seeds' model (greedy: the argmax, no uniform used; top_k > 0: the k largest;
+    top_p < 1: then the nucleus of the softmax, keep_top_p)."""
     cdef Dims d = make_dims(cell, L, H, V, 1, 1)
     cdef Py_ssize_t n = out.shape[0], t, v, dec = decoder_offset(&d)
     cdef int32_t x = <int32_t>seed_ix
@@ -583,6 +585,8 @@ def stack_sample(const floating[::1] flat,          # (P,)
                 if 0 < top_k < V:
                     keep_top_k(&y[0], &y[0] + V, V, top_k)    # y (2V,): logits, scratch
                 softmax_forward(&y[0], V)
+                if top_p < 1.0:
+                    keep_top_p(&y[0], &y[0] + V, V, top_p)    # y (2V,): probabilities, scratch
                 x = draw(&y[0], V, uniforms[t])
             out[t] = x
     return None

@@ -77,7 +77,7 @@ case("pointer = -10**9, then fit", "m.pointer = -10**9; m.fit(5)",
 
 READ_ONLY = ("chars", "char_to_ix", "vocab_size", "hidden_size", "batch_size", "dtype",
              "activation", "seed", "iteration", "pointer", "epoch", "schedule", "smooth_loss",
-             "history", "params", "hprev", "cell", "num_layers", "dropout")
+             "history", "params", "hprev", "cell", "num_layers", "dropout", "default_start")
 for attr in READ_ONLY:
     case(f"{attr} = itself", f"m.{attr} = m.{attr}", f"AttributeError: {attr} cannot be set")
 case("iteration = -1", "m.iteration = -1", "AttributeError: iteration cannot be set")
@@ -113,6 +113,8 @@ for attr, value, message in (
         ("decay_rate", "2", "decay_rate must be < 1"),
         ("eps", "0.0", "eps must be > 0"),
         ("num_threads", "0", "num_threads must be >= 1"),
+        ("reset_every", "-1", "reset_every must be >= 0"),
+        ("reset_every", "2**62 + 1", "reset_every = 4611686018427387905 is out of range"),
         ("rng", "np.random.default_rng(0)",
          "rng must be a numpy.random.RandomState (the samples are drawn from its stream), "
          "got Generator"),
@@ -124,6 +126,7 @@ case("every settable attribute changed, then fit and sample",
      "m.seq_length = 7; m.learning_rate = 0.05; m.clip = None; m.optimizer = 'adam'\n"
      "m.bptt = 'none'; m.reset_each_epoch = True; m.beta1 = 0.8; m.beta2 = 0.99\n"
      "m.decay_rate = 0.9; m.eps = 1e-6; m.num_threads = 1; m.rng = np.random.RandomState(3)\n"
+     "m.reset_every = 3\n"
      "m.fit(20)\n"
      "assert m.iteration == 25 and len(m.history) == 25 and m.pointer <= 560\n"
      "assert np.isfinite(m.history.loss).all() and len(m.sample(30)) == 30",
@@ -285,7 +288,7 @@ def test_every_public_attribute_follows_the_documented_rule():
     settable = {"seq_length", "learning_rate", "clip", "optimizer", "bptt", "reset_each_epoch",
                 "beta1", "beta2", "decay_rate", "eps", "num_threads", "rng", "clip_norm",
                 "lr_schedule", "warmup_iters", "decay_iters", "min_lr", "lr_decay",
-                "decay_every"}
+                "decay_every", "reset_every"}
     properties = {k for k in dir(charrnn.CharRNN)
                   if not k.startswith("_") and isinstance(getattr(charrnn.CharRNN, k), property)}
     assert properties == settable | set(READ_ONLY)

@@ -108,7 +108,8 @@ def test_format_1_checkpoints_still_load(tmp_path):
             if name == "config.npy":
                 config = json.loads(str(np.load(tmp_path / "new.npz")["config"]))
                 for key in ("cell", "num_layers", "dropout", "clip_norm", "lr_schedule",
-                            "warmup_iters", "decay_iters", "min_lr", "lr_decay", "decay_every"):
+                            "warmup_iters", "decay_iters", "min_lr", "lr_decay", "decay_every",
+                            "reset_every"):
                     del config[key]
                 data = _npy(np.array(json.dumps(config)))
             out.writestr(name, data)
@@ -129,22 +130,23 @@ def test_score_is_the_log_probability_of_each_next_character(cell):
     model = charrnn.train(TEXT, cell=cell, num_layers=2, hidden_size=8, num_iterations=5,
                           optimizer="adam", learning_rate=1e-2)
     ix = [model.char_to_ix[c] for c in POEM[:60]]
-    expected = reference.stack_logprobs(ix, model.state_dict(), cell)
-    got = model.score(POEM[:60])
+    expected = reference.stack_logprobs(ix, model.state_dict(), cell)  # from zeros
+    got = model.score(POEM[:60], start="zero")
     assert got.dtype == np.float64 and got.shape == (59,)
     assert_close(got, expected, 1e-12, "log-probabilities")
-    assert math.isclose(model.evaluate(POEM[:60]), -got.mean(), rel_tol=1e-13)
+    assert math.isclose(model.evaluate(POEM[:60], start="zero"), -got.mean(), rel_tol=1e-13)
     # with a prime: the state after the whole prime, then the text
     primed = model.score(POEM[60:90], prime=POEM[:60])
     whole = model.score(POEM[:90])
     assert_close(primed, whole[60:], 1e-12, "primed scores")
 
 
-def test_score_and_evaluate_of_the_seeds_model():
+@pytest.mark.parametrize("start", ["zero", "carried"])
+def test_score_and_evaluate_of_the_seeds_model(start):
     model = charrnn.train(TEXT, hidden_size=8, num_iterations=30)
-    got = model.score(POEM[:50])
+    got = model.score(POEM[:50], start=start)
     Wxh, Whh, Why, bh, by = model.params
-    h = np.zeros((8, 1))
+    h = np.zeros((8, 1)) if start == "zero" else model.hprev.copy()
     expected = []
     for a, b in zip(POEM[:49], POEM[1:50]):
         x = np.zeros((model.vocab_size, 1))
@@ -153,7 +155,7 @@ def test_score_and_evaluate_of_the_seeds_model():
         y = (Why @ h + by).ravel()
         expected.append(y[model.char_to_ix[b]] - y.max() - np.log(np.exp(y - y.max()).sum()))
     assert_close(got, np.array(expected), 1e-12, "log-probabilities")
-    assert math.isclose(model.evaluate(POEM[:50]), -got.mean(), rel_tol=1e-13)
+    assert math.isclose(model.evaluate(POEM[:50], start=start), -got.mean(), rel_tol=1e-13)
 
 
 def test_evaluate_of_an_encoded_text_equals_that_of_the_string():
@@ -226,7 +228,8 @@ def test_pytorch_gives_the_same_log_probabilities(cell):
     with torch.no_grad():
         out, _ = rnn(x[:, None, :])
         logp = torch.log_softmax(dec(out[:, 0, :]), -1)[torch.arange(39), torch.tensor(ix[1:])]
-    assert_close(model.score(POEM[:40]), logp.numpy(), 1e-12, "torch log-probabilities")
+    assert_close(model.score(POEM[:40], start="zero"), logp.numpy(), 1e-12,
+                 "torch log-probabilities")  # torch starts from zeros
     back = charrnn.CharRNN.from_state_dict(model.chars, {**rnn.state_dict(),
                                                          "decoder.weight": dec.weight,
                                                          "decoder.bias": dec.bias}, cell=cell)

@@ -98,15 +98,17 @@ def test_model_sample_returns_text_and_is_reproducible(trained):
     assert set(a) <= set(trained.chars)
 
 
-def test_model_sample_with_prime_warms_the_hidden_state(trained):
+@pytest.mark.parametrize("start", [None, "carried", "zero"])
+def test_model_sample_with_prime_warms_the_hidden_state(trained, start):
     prime = POEM[:40]
     ix = [trained.char_to_ix[c] for c in prime]
     Wxh, Whh, Why, bh, by = trained.params
-    h = np.zeros((trained.hidden_size, 1))
+    # the default start of a model trained by the seeds' loop is the carried state
+    h = np.zeros((trained.hidden_size, 1)) if start == "zero" else trained.hprev.copy()
     for x in ix[:-1]:
         h = np.tanh(Wxh[:, [x]] + Whh @ h + bh)
     want = reference.sample(h, ix[-1], 150, trained.params, np.random.RandomState(9))
-    got = trained.sample(150, prime=prime, seed=9)
+    got = trained.sample(150, prime=prime, seed=9, start=start)
     assert got == "".join(trained.chars[i] for i in want)
 
 
