@@ -7,6 +7,13 @@ machine load, and each round's ratio compares figures taken seconds apart. Media
 and the spread over rounds are reported; on a shared machine the ratios are the
 figures to quote.
 
+Each row is also set against this machine's limit (:func:`roofline`, :func:`row_model`):
+small compiled probes measure one core's multiply-add peak (float64 and float32, with
+the vectors of the kernel build in use) and its read bandwidth from L1, L2 and L3, a
+model gives each row's flops and bytes per character, and the table shows the
+achieved rate as a fraction of the bound the two give. The run notes how busy the
+machine was (:class:`LoadWatch`) and warns when other processes competed for it.
+
 Use it as ``charrnn bench [FILE]``, ``python -m charrnn.bench [FILE]``, or from Python::
 
     from charrnn.bench import run_bench, format_table
@@ -30,8 +37,8 @@ from . import reference
 from .core import sample as _charrnn_sample
 from .model import CharRNN
 
-__all__ = ["run_bench", "format_table", "generated_text", "machine_info", "add_arguments",
-           "run", "main"]
+__all__ = ["run_bench", "format_table", "generated_text", "machine_info", "cache_sizes",
+           "roofline", "row_model", "row_bound", "LoadWatch", "add_arguments", "run", "main"]
 
 SEQ_LENGTH = 25
 
@@ -95,22 +102,29 @@ def machine_info():
     Returns
     -------
     dict
-        ``cpu`` (str), ``cpus`` (int), ``kernel`` (the dict of
+        ``cpu`` (str: the model name, then, where Linux reports them, the x86 family,
+        model and stepping, which tell generations apart when a virtual machine
+        names only the brand, e.g. "AMD EPYC"), ``cpus`` (int), ``kernel`` (the dict of
         ``charrnn.kernel_info()`` where this build has it, else ``{"variant":
         "baseline"}``), ``python``, ``numpy``, ``charrnn`` versions.
     """
     import charrnn
 
-    cpu = None
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if not key:  # the end of the first CPU's block
                     break
+                fields.setdefault(key, value.strip())
     except OSError:
         pass
-    cpu = cpu or platform.processor() or platform.machine() or "unknown"
+    cpu = fields.get("model name") or platform.processor() or platform.machine() or "unknown"
+    if "cpu family" in fields and "model" in fields:
+        cpu += f" (family {fields['cpu family']} model {fields['model']}" + (
+            f" stepping {fields['stepping']})" if "stepping" in fields else ")")
     kernel_info = getattr(charrnn, "kernel_info", None)
     kernel = dict(kernel_info()) if callable(kernel_info) else {"variant": "baseline"}
     try:
@@ -148,6 +162,342 @@ def _calibrate(fn, target, n_max=10**9):
             break
         n = min(n_max, n * min(100, max(2, int(target / 4 / max(t, 1e-6)) + 1)))
     return int(min(n_max, max(1, round(n * target / max(t, 1e-9)))))
+
+
+# -- the roofline: this core's limits, and what each row needs ------------------------------
+
+#: Cache sizes assumed where the OS does not report them (bytes, per core but L3).
+ASSUMED_CACHES = {"L1": 32 << 10, "L2": 512 << 10, "L3": 8 << 20}
+
+#: A level of the hierarchy holds a working set up to this fraction of its size (the
+#: rest goes to the other data of a step and to the set-associative misfit).
+CACHE_FILL = 0.75
+
+#: Cells' gate counts: rows of a layer's stacked weights are gates * H.
+_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+#: Passes over the P parameters per update: Adagrad reads the parameter, gradient and
+#: memory and writes two of them back; Adam reads and writes one memory more.
+_OPTIMIZER_PASSES = {"adagrad": 5, "sgd": 3, "rmsprop": 5, "adam": 7}
+
+
+_SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}  # as sysfs writes sizes: "48K"
+
+
+def cache_sizes(base="/sys/devices/system/cpu/cpu0/cache"):
+    """One core's L1 data cache and L2, and the L3, in bytes.
+
+    Read from Linux's sysfs (``base``: the first CPU's cache directory); where a level
+    is not reported, :data:`ASSUMED_CACHES` stands in for it.
+
+    Returns
+    -------
+    dict
+        ``L1``, ``L2``, ``L3`` (int bytes) and ``source``: ``"sysfs"``, or
+        ``"assumed"`` when any of the three was not reported.
+    """
+    found = {}
+    try:
+        entries = sorted(os.listdir(base))
+    except OSError:
+        entries = []
+    for entry in entries:
+        if not entry.startswith("index"):
+            continue
+        try:
+            with open(os.path.join(base, entry, "level")) as f:
+                level = int(f.read())
+            with open(os.path.join(base, entry, "type")) as f:
+                kind = f.read().strip()
+            with open(os.path.join(base, entry, "size")) as f:
+                size = f.read().strip()
+        except (OSError, ValueError):
+            continue
+        try:
+            nbytes = int(size[:-1]) * _SIZE_UNITS[size[-1]] if size[-1] in _SIZE_UNITS \
+                else int(size)
+        except (ValueError, IndexError):
+            continue
+        if kind in ("Data", "Unified") and 1 <= level <= 3 and nbytes > 0:
+            found[f"L{level}"] = nbytes
+    sizes = {level: found.get(level, ASSUMED_CACHES[level]) for level in ASSUMED_CACHES}
+    sizes["source"] = "sysfs" if len(found) == len(ASSUMED_CACHES) else "assumed"
+    return sizes
+
+
+def _probe_sizes(caches):
+    """The bytes the read probe streams for each level: half of L1, half of L2, and four
+    times L2 (but at most half of L3) for the L3."""
+    def whole_pages(n):
+        return max(4096, int(n) // 4096 * 4096)
+    return {"L1": whole_pages(caches["L1"] / 2), "L2": whole_pages(caches["L2"] / 2),
+            "L3": whole_pages(min(4 * caches["L2"], max(caches["L3"] / 2, caches["L2"])))}
+
+
+def _aligned_doubles(nbytes, align=64):
+    """A float64 array of ``nbytes`` bytes (filled with ones) whose data starts on an
+    ``align``-byte boundary, as the kernels' weights would on a cache line."""
+    raw = np.ones(nbytes // 8 + align // 8, np.float64)
+    start = (-raw.ctypes.data % align) // 8
+    return raw[start:start + nbytes // 8]
+
+
+def _best_rate(run, work_per_unit, seconds, repeats):
+    """Best of ``repeats`` rates ``work_per_unit * n / time`` of ``run(n)``, with n
+    calibrated so that a run takes about ``seconds``. The best, not the median: another
+    process can only slow a probe down."""
+    def timed(n):
+        start = time.perf_counter()
+        run(n)
+        return time.perf_counter() - start
+    n = _calibrate(timed, seconds)
+    return max(work_per_unit * n / max(timed(n), 1e-9) for _ in range(repeats))
+
+
+def roofline(seconds=0.004, repeats=5, kernels=None):
+    """Measure one core's multiply-add peak and read bandwidths with compiled probes.
+
+    The probes are in ``csrc/roofline.pxi`` and run in the kernel build in use (or
+    ``kernels``), without the GIL and without allocating:
+
+    - the FMA probe runs 12 independent chains ``c = c * m + a`` on vectors of the
+      build's width (64 bytes with AVX-512, 32 with AVX2, 16 in the portable build,
+      which has no fused multiply-add: a multiply and an add), counting 2 flops per
+      lane;
+    - the read probe sums a buffer of doubles with the same vectors, 8 sums at once,
+      over and over: half of L1, half of L2, and 4 times L2 (in L3) as reported by
+      :func:`cache_sizes`.
+
+    Each is timed ``repeats`` times for about ``seconds``; the best rate counts.
+
+    Parameters
+    ----------
+    seconds : float
+        Aimed duration of one timed probe.
+    repeats : int
+    kernels : module, optional
+        A compiled kernel module (default: the one ``charrnn`` uses).
+
+    Returns
+    -------
+    dict
+        ``variant`` (the build), ``vector_bytes``, ``fma_gflops`` (``float64``,
+        ``float32``: GFLOP/s of one core), ``caches`` (:func:`cache_sizes`),
+        ``probe_bytes`` and ``bandwidth_gbs`` (``L1``, ``L2``, ``L3``: GB/s read by
+        one core).
+    """
+    from . import _dispatch
+    variant = _dispatch.variant if kernels is None else getattr(kernels, "__name__", "?")
+    kernels = _dispatch.kernels if kernels is None else kernels
+    layout = kernels._roofline_layout()
+    vbytes = layout["vector_bytes"]
+    fma = {}
+    for name, single, size in (("float64", False, 8), ("float32", True, 4)):
+        flops = 2 * layout["fma_chains"] * (vbytes // size)
+        fma[name] = _best_rate(lambda n, single=single: kernels._roofline_fma(single, n),
+                               flops, seconds, repeats) / 1e9
+    caches = cache_sizes()
+    probes = _probe_sizes(caches)
+    bandwidth = {}
+    for level, nbytes in probes.items():
+        buf = _aligned_doubles(nbytes)
+        kernels._roofline_read(buf, 1)  # into the cache first
+        bandwidth[level] = _best_rate(lambda n, buf=buf: kernels._roofline_read(buf, n),
+                                      buf.nbytes, seconds, repeats) / 1e9
+    return {"variant": variant, "vector_bytes": vbytes, "fma_gflops": fma, "caches": caches,
+            "probe_bytes": probes, "bandwidth_gbs": bandwidth}
+
+
+def _better_roofline(a, b):
+    """The higher of each peak and bandwidth of two :func:`roofline` results."""
+    better = dict(a)
+    for key in ("fma_gflops", "bandwidth_gbs"):
+        better[key] = {k: max(a[key][k], b[key][k]) for k in a[key]}
+    return better
+
+
+def _parameters(cell, H, V):
+    if cell == "rnn":  # the seeds' model: Wxh, Whh, Why, bh, by
+        return H * V + H * H + V * H + H + V
+    gates = _GATES[cell]
+    return gates * H * (V + H + 2) + V * H + V
+
+
+def row_model(task, hidden_size, vocab_size, cell="rnn", dtype="float64", batch_size=1,
+              threads=1, seq_length=SEQ_LENGTH, optimizer="adagrad"):
+    """Flops and bytes per character of a bench row, in phases that run one after another.
+
+    With ``W = gates * H * H`` (``W_hh``: gates = 1 for the seeds' rnn, 4 for lstm, 3 for
+    gru), ``D = V * H`` (the decoder ``Why``), ``P`` parameters, ``s`` bytes per number
+    (8 for float64, 4 for float32), ``B`` streams on ``n`` threads, ``T`` characters per
+    stream and update:
+
+    - **training, recurrence** (step after step: no reuse of a weight between
+      characters of a stream): ``W_hh @ h`` forward and ``W_hh.T @ dh`` backward,
+      ``4 W`` flops; each thread reads both copies of ``W_hh`` (the kernels keep a
+      transposed one) once per step for its ``B / n`` streams: ``2 s W / (B / n)``
+      bytes. Its working set, ``2 s W``, sets the cache level it streams from.
+    - **training, off the recurrence** (products over all T rows of a thread's streams
+      at once: ``dW_hh``, the decoder forward, ``dWhy`` and ``Why.T @ dy``): ``2 W + 6 D``
+      flops, each thread reading those weights once per update, and the optimizer's
+      passes over the P parameters (5 for Adagrad, 7 for Adam):
+      ``s ((W + 3 D) n + passes * P) / (T B)`` bytes; working set ``passes * s * P``.
+    - **sampling** (everything step by step): ``2 (W + D)`` flops and ``s (W + D)``
+      bytes, working set ``s (W + D)``.
+
+    The one-hot input products (a column gather), the nonlinearities, the softmax and the
+    optimizer's square roots and divisions are not counted: the bound (:func:`row_bound`)
+    is optimistic where they matter (small H).
+
+    Returns
+    -------
+    dict
+        ``phases``: a list of ``{"name", "flops", "bytes", "working_set"}`` per
+        character (the first two per character of all streams together);
+        ``flops`` and ``bytes``: their sums; ``threads``.
+    """
+    if task not in ("train", "sample"):
+        raise ValueError(f"task must be 'train' or 'sample', got {task!r}")
+    if cell not in _GATES:
+        raise ValueError(f"cell must be one of {', '.join(_GATES)}, got {cell!r}")
+    if optimizer not in _OPTIMIZER_PASSES:
+        raise ValueError(f"optimizer must be one of {', '.join(_OPTIMIZER_PASSES)}, got "
+                         f"{optimizer!r}")
+    H, V, s = int(hidden_size), int(vocab_size), np.dtype(dtype).itemsize
+    W, D = _GATES[cell] * H * H, V * H
+    threads = max(1, min(int(threads), int(batch_size)))
+    if task == "sample":
+        phases = [{"name": "step", "flops": 2 * (W + D), "bytes": s * (W + D),
+                   "working_set": s * (W + D)}]
+    else:
+        P = _parameters(cell, H, V)
+        passes = _OPTIMIZER_PASSES[optimizer]
+        rows = seq_length * batch_size
+        phases = [{"name": "recurrence", "flops": 4 * W,
+                   "bytes": 2 * s * W * threads / batch_size, "working_set": 2 * s * W},
+                  {"name": "off-recurrence", "flops": 2 * W + 6 * D,
+                   "bytes": s * ((W + 3 * D) * threads + passes * P) / rows,
+                   "working_set": passes * s * P}]
+    return {"phases": phases, "flops": sum(p["flops"] for p in phases),
+            "bytes": sum(p["bytes"] for p in phases), "threads": threads,
+            "dtype": np.dtype(dtype).name}
+
+
+def _level(working_set, caches):
+    for level in ("L1", "L2"):
+        if working_set <= CACHE_FILL * caches[level]:
+            return level
+    return "L3"
+
+
+def row_bound(model, roof):
+    """The most characters per second a row can reach on this machine, and what sets it.
+
+    Each phase of ``model`` (:func:`row_model`) takes at least the longer of its flops at
+    the FMA peak and its bytes at the read bandwidth of the level its working set fits
+    in (L1 or L2 at up to :data:`CACHE_FILL` of their size, else L3), both times the
+    row's threads (each core has its own L1 and L2, and the peaks were measured on
+    one); the phases run one after another, so their times add up.
+
+    Returns
+    -------
+    dict
+        ``bound`` (characters per second), ``limit`` (``"FMA"`` or the cache level of
+        the phase that takes the most time at its limit), ``peak_gflops`` (the FMA peak
+        of the row's dtype and threads).
+    """
+    n = model["threads"]
+    peak = roof["fma_gflops"][model["dtype"]] * 1e9 * n
+    seconds, limits = 0.0, {}
+    for phase in model["phases"]:
+        level = _level(phase["working_set"], roof["caches"])
+        compute = phase["flops"] / peak
+        memory = phase["bytes"] / (roof["bandwidth_gbs"][level] * 1e9 * n)
+        name = "FMA" if compute >= memory else level
+        limits[name] = limits.get(name, 0.0) + max(compute, memory)
+        seconds += max(compute, memory)
+    return {"bound": 1 / seconds, "limit": max(limits, key=limits.get),
+            "peak_gflops": peak / 1e9}
+
+
+class LoadWatch:
+    """How busy the machine was between :meth:`start` and :meth:`stop`.
+
+    Other processes' CPU time is the machine's busy time (Linux ``/proc/stat``) less
+    this process's (``time.process_time``, all its threads); ``steal`` is time the
+    hypervisor gave the virtual CPUs to other guests. Load averages are read at both
+    ends. The machine counts as busy when other processes used more than
+    ``busy_fraction`` of its CPUs on average, steal took more than that, or the 1-minute
+    load average before the run was at least its CPU count minus one half.
+    """
+
+    def __init__(self, busy_fraction=0.1):
+        self.busy_fraction = busy_fraction
+        self._start = None
+
+    @staticmethod
+    def _machine_seconds():
+        """(busy, steal) CPU seconds of the whole machine so far, or None off Linux."""
+        try:
+            with open("/proc/stat") as f:
+                fields = f.readline().split()
+            ticks = [int(x) for x in fields[1:]]
+            per_second = os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, AttributeError):
+            return None
+        if fields[:1] != ["cpu"] or len(ticks) < 8:
+            return None
+        # user nice system idle iowait irq softirq steal (guest is inside user)
+        busy = ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6]
+        return busy / per_second, ticks[7] / per_second
+
+    @staticmethod
+    def _loadavg():
+        try:
+            return os.getloadavg()[0]
+        except (OSError, AttributeError):
+            return None
+
+    def start(self):
+        """Take the readings at the start; returns self."""
+        self._start = (time.perf_counter(), time.process_time(), self._machine_seconds(),
+                       self._loadavg())
+        return self
+
+    def stop(self):
+        """The readings since :meth:`start`.
+
+        Returns
+        -------
+        dict
+            ``seconds`` (wall), ``cpus`` (the machine's), ``loadavg_before``,
+            ``loadavg_after`` (1-minute, or None), ``own_cpus`` (this process's CPU
+            time / wall), ``other_cpus`` and ``steal_cpus`` (the same for other
+            processes and for the hypervisor, None where not measurable), ``busy``
+            (bool) and ``reasons`` (list of str: why it counts as busy).
+        """
+        if self._start is None:
+            raise RuntimeError("LoadWatch.stop() called before start()")
+        wall0, own0, machine0, load0 = self._start
+        wall = max(time.perf_counter() - wall0, 1e-9)
+        own = (time.process_time() - own0) / wall
+        machine1, load1 = self._machine_seconds(), self._loadavg()
+        cpus = os.cpu_count() or 1
+        other = steal = None
+        if machine0 is not None and machine1 is not None:
+            other = max(0.0, (machine1[0] - machine0[0]) / wall - own)
+            steal = max(0.0, (machine1[1] - machine0[1]) / wall)
+        limit = self.busy_fraction * cpus
+        reasons = []
+        if other is not None and other > limit:
+            reasons.append(f"other processes used {other:.2f} of the {cpus} CPUs on average")
+        if steal is not None and steal > limit:
+            reasons.append(f"the hypervisor took {steal:.2f} CPUs (steal time)")
+        if load0 is not None and load0 >= cpus - 0.5:
+            reasons.append(f"the load average was {load0:.2f} on {cpus} CPUs at the start")
+        return {"seconds": wall, "cpus": cpus, "loadavg_before": load0, "loadavg_after": load1,
+                "own_cpus": own, "other_cpus": other, "steal_cpus": steal,
+                "busy": bool(reasons), "reasons": reasons}
 
 
 class _ReferenceTrainer:
@@ -263,9 +613,10 @@ class _Task:
     and optionally PyTorch's."""
 
     def __init__(self, task, hidden_size, config, run_charrnn, run_reference, chars_per_unit,
-                 reference_row=None, cell="rnn", run_torch=None):
+                 reference_row=None, cell="rnn", run_torch=None, model=None):
         self.task, self.hidden_size, self.config = task, hidden_size, config
         self.cell = cell
+        self.model = model                    # row_model(...): flops and bytes per character
         self.run_charrnn, self.run_reference = run_charrnn, run_reference
         self.run_torch = run_torch
         self.chars_per_unit = chars_per_unit  # characters per iteration (or per sample)
@@ -297,7 +648,7 @@ def _fit_timer(model):
     return fit
 
 
-def _seed_tasks(text, chars, hidden_sizes, extras):
+def _seed_tasks(text, chars, hidden_sizes, extras, threads):
     """The seeds' model: training and sampling at each size, then the float32 / minibatch
     extras at H=100."""
     tasks = []
@@ -306,7 +657,8 @@ def _seed_tasks(text, chars, hidden_sizes, extras):
         model = CharRNN(chars, H, SEQ_LENGTH, seed=0)
         model.set_text(text)
         trainer = _ReferenceTrainer(text, chars, H)
-        row = _Task("train", H, "float64", _fit_timer(model), trainer, SEQ_LENGTH)
+        row = _Task("train", H, "float64", _fit_timer(model), trainer, SEQ_LENGTH,
+                    model=row_model("train", H, len(chars)))
         ref_train[H] = row
         tasks.append(row)
 
@@ -323,7 +675,8 @@ def _seed_tasks(text, chars, hidden_sizes, extras):
             rng = np.random.RandomState(1)
             return _seconds(lambda k: reference.sample(h, 0, k, params, rng), n)
 
-        tasks.append(_Task("sample", H, "float64", sample_charrnn, sample_reference, 1))
+        tasks.append(_Task("sample", H, "float64", sample_charrnn, sample_reference, 1,
+                           model=row_model("sample", H, len(chars))))
 
     if not extras:
         return tasks
@@ -343,8 +696,10 @@ def _seed_tasks(text, chars, hidden_sizes, extras):
         batch = int(getattr(model, "batch_size", options.get("batch_size", 1)))
         base = ref_train.get(H)
         run_reference = None if base else _ReferenceTrainer(text, chars, H)
+        shape = row_model("train", H, len(chars), dtype=options["dtype"], batch_size=batch,
+                          threads=min(threads, options.get("num_threads", 1)))
         tasks.append(_Task("train", H, config, _fit_timer(model), run_reference,
-                           SEQ_LENGTH * batch, reference_row=base))
+                           SEQ_LENGTH * batch, reference_row=base, model=shape))
     return tasks
 
 
@@ -361,7 +716,8 @@ def _cell_tasks(text, chars, cell, hidden_sizes, minibatch, threads, torch):
     tasks, ref_train = [], {}
     for H in hidden_sizes:
         row = _Task("train", H, f"{cell} float64", _fit_timer(model(H, SEQ_LENGTH)),
-                    _ReferenceTrainer(text, chars, H, cell), SEQ_LENGTH, cell=cell)
+                    _ReferenceTrainer(text, chars, H, cell), SEQ_LENGTH, cell=cell,
+                    model=row_model("train", H, len(chars), cell, optimizer="adam"))
         ref_train[H] = row
         tasks.append(row)
     if minibatch is None:
@@ -377,8 +733,27 @@ def _cell_tasks(text, chars, cell, hidden_sizes, minibatch, threads, torch):
     fit = _fit_timer(model(H, T, dtype="float32", batch_size=B, num_threads=threads))
     tasks.append(_Task("train", H, f"{cell} float32 B={B} T={T} {_threads(threads)}", fit,
                        run_reference, T * B, reference_row=base, cell=cell,
-                       run_torch=run_torch))
+                       run_torch=run_torch,
+                       model=row_model("train", H, len(chars), cell, "float32", B, threads, T,
+                                       "adam")))
     return tasks
+
+
+#: Rounds of a row whose fastest is more than this many times its slowest make the run
+#: count as busy.
+SPREAD_LIMIT = 1.25
+
+
+def _row_roofline(task, roof):
+    """A row's ``roofline`` entry: its model, bound, and charrnn's rounds against it."""
+    model = task.model
+    bound = row_bound(model, roof)
+    median = statistics.median(task.charrnn)
+    return {"flops_per_char": model["flops"], "bytes_per_char": model["bytes"],
+            "threads": model["threads"], "bound": bound["bound"], "limit": bound["limit"],
+            "of_bound": _summary([c / bound["bound"] for c in task.charrnn]),
+            "gflops": median * model["flops"] / 1e9,
+            "of_peak": median * model["flops"] / 1e9 / bound["peak_gflops"]}
 
 
 def _threads(n):
@@ -387,7 +762,7 @@ def _threads(n):
 
 def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seconds=0.4,
               text_length=1_000_000, extras=True, progress=None, cells=CELLS,
-              minibatch=MINIBATCH):
+              minibatch=MINIBATCH, probe_seconds=0.004):
     """Time charrnn against ``charrnn.reference`` (and PyTorch), interleaved, over rounds.
 
     The seeds' model (``"rnn"`` in ``cells``), at each hidden size H: training
@@ -410,6 +785,14 @@ def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seco
     iteration counts are chosen once, beforehand, so that a timed run takes about
     ``target_seconds``.
 
+    Before the rows and again after them, :func:`roofline` measures this core's limits
+    (each probe for about ``probe_seconds``; the better of the two figures counts, as
+    another process can only lower them), and every row is set against the bound :func:`row_bound` gives
+    for its :func:`row_model`. A :class:`LoadWatch` runs from start to end: the result
+    says how busy the machine was, and why it counts as busy (other processes, steal
+    time, the load average, or rounds of a row that spread by more than
+    :data:`SPREAD_LIMIT`).
+
     Parameters
     ----------
     path : str or os.PathLike, optional
@@ -428,6 +811,8 @@ def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seco
         The cells to time, in this order.
     minibatch : tuple of int (H, B, T)
         The LSTM and GRU minibatch rows' hidden size, streams and sequence length.
+    probe_seconds : float
+        Aimed duration of each timed roofline probe.
 
     Returns
     -------
@@ -442,7 +827,13 @@ def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seco
         reference), and the units timed per run (``charrnn_units``,
         ``reference_units``: iterations for training, characters for sampling). Rows
         timed against PyTorch also have ``torch``, ``torch_ratio`` (charrnn / PyTorch)
-        and ``torch_units``.
+        and ``torch_units``. Every row has ``roofline``: ``flops_per_char``,
+        ``bytes_per_char``, ``threads``, ``bound`` (characters per second), ``limit``
+        (``"FMA"``, ``"L1"``, ``"L2"`` or ``"L3"``), ``of_bound`` (charrnn / bound, the
+        summary over rounds), ``gflops`` (median) and ``of_peak`` (the median's share
+        of the FMA peak at the row's dtype and threads). Also ``roofline`` (see
+        :func:`roofline`) and ``load`` (see :meth:`LoadWatch.stop`, with ``spread``:
+        the largest max / min of a row's charrnn rounds).
     """
     note = progress or (lambda message: None)
     rounds = int(rounds)
@@ -475,13 +866,20 @@ def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seco
                          f"T={T_mb}) need at least {B_mb * (T_mb + 2)}: a smaller minibatch, "
                          f"or no extras")
 
+    probe_seconds = float(probe_seconds)
+    if not 0 < probe_seconds < float("inf"):
+        raise ValueError(f"probe_seconds must be a finite number > 0, got {probe_seconds}")
+
+    watch = LoadWatch().start()
     machine = machine_info()
     threads = int(machine["kernel"].get("threads", 1))
+    note("measuring the roofline")
+    roof = roofline(probe_seconds)
     torch = _import_torch() if cell_minibatch else None
     tasks = []
     for cell in cells:
         if cell == "rnn":
-            tasks += _seed_tasks(text, chars, hidden_sizes, extras)
+            tasks += _seed_tasks(text, chars, hidden_sizes, extras, threads)
         else:
             tasks += _cell_tasks(text, chars, cell, hidden_sizes, cell_minibatch, threads,
                                  torch)
@@ -508,6 +906,8 @@ def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seco
             if task.run_torch is not None:
                 task.torch.append(task.n_torch * task.chars_per_unit
                                   / task.run_torch(task.n_torch))
+    note("measuring the roofline again")
+    roof = _better_roofline(roof, roofline(probe_seconds))
 
     rows = []
     for task in tasks:
@@ -523,9 +923,21 @@ def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seco
             row["torch"] = _summary(task.torch)
             row["torch_ratio"] = _summary([c / t for c, t in zip(task.charrnn, task.torch)])
             row["torch_units"] = task.n_torch
+        row["roofline"] = _row_roofline(task, roof)
         rows.append(row)
+    load = watch.stop()
+    load["spread"] = max(r["charrnn"]["max"] / r["charrnn"]["min"] for r in rows) \
+        if rows and rounds > 1 else 1.0
+    spread = [f"{task.name()} by {row['charrnn']['max'] / row['charrnn']['min'] - 1:.0%}"
+              for task, row in zip(tasks, rows)
+              if rounds > 1 and row["charrnn"]["max"] > SPREAD_LIMIT * row["charrnn"]["min"]]
+    if spread:
+        load["reasons"].append("rounds spread (max / min): " + ", ".join(spread))
+        load["busy"] = True
     result = {
         "machine": machine,
+        "roofline": roof,
+        "load": load,
         "text": {"source": source, "characters": len(text), "vocab_size": len(chars)},
         "settings": {"seq_length": SEQ_LENGTH, "rounds": rounds,
                      "target_seconds": target_seconds, "cells": list(cells),
@@ -551,16 +963,64 @@ def _cell(summary, fmt):
     return f"{fmt(summary['median'])} ({fmt(summary['min'])}-{fmt(summary['max'])})"
 
 
+def _bytes(n):
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:g} {unit}"
+    return f"{n} B"
+
+
+def _roofline_lines(roof):
+    fma, bw, probes = roof["fma_gflops"], roof["bandwidth_gbs"], roof["probe_bytes"]
+    caches = roof["caches"]
+    sizes = ", ".join(f"{level} {_bytes(caches[level])}" for level in ("L1", "L2", "L3"))
+    assumed = " (assumed: not reported by the OS)" if caches["source"] != "sysfs" else ""
+    return [
+        f"roofline, one core ({roof['variant']} build, {roof['vector_bytes']}-byte vectors): "
+        f"FMA peak {fma['float64']:.1f} GFLOP/s float64, {fma['float32']:.1f} float32; "
+        "read " + ", ".join(f"{level} {bw[level]:.0f} GB/s ({_bytes(probes[level])})"
+                            for level in ("L1", "L2", "L3")),
+        f"caches: {sizes}{assumed} (L1 and L2 per core); of limit = median charrnn rate / "
+        f"the row's bound (charrnn.bench.row_model), and what sets the bound",
+    ]
+
+
+def _load_lines(load):
+    def num(x):
+        return "?" if x is None else f"{x:.2f}"
+    lines = [f"load: other processes {num(load['other_cpus'])} CPUs, steal "
+             f"{num(load['steal_cpus'])}, this process {num(load['own_cpus'])}, of "
+             f"{load['cpus']}, on average over {load['seconds']:.0f} s; load average "
+             f"{num(load['loadavg_before'])} before, {num(load['loadavg_after'])} after"]
+    if load["busy"]:
+        lines.append("WARNING: the machine was busy during the run ("
+                     + "; ".join(load["reasons"]) + "): rates are low and spread, ratios "
+                     "less so; rerun on an idle machine for figures to quote")
+    return lines
+
+
+def _of_limit(row):
+    r = row["roofline"]
+    return f"{r['of_bound']['median']:.0%} {r['limit']}"
+
+
 def format_table(result):
-    """The result of :func:`run_bench` as a text table (str), with a header of the machine."""
+    """The result of :func:`run_bench` as a text table (str), with a header of the machine,
+    its roofline and how busy it was."""
     m, t, s = result["machine"], result["text"], result["settings"]
     kernel = m["kernel"]
     threads = kernel.get("threads", 1)
     extra = "".join(f", {k} {v}" for k, v in kernel.items() if k not in ("variant", "threads"))
     lines = [
-        f"CPU: {m['cpu']} ({m['cpus']} logical CPUs available)",
+        f"CPU: {m['cpu']}, {m['cpus']} logical CPUs available",
         f"charrnn {m['charrnn']}: kernels {kernel.get('variant', 'baseline')}, "
         f"threads {threads}{extra}; numpy {m['numpy']}, Python {m['python']}",
+    ]
+    if "roofline" in result:
+        lines += _roofline_lines(result["roofline"])
+    if "load" in result:
+        lines += _load_lines(result["load"])
+    lines += [
         f"text: {t['source']}, {t['characters']:,} characters, V={t['vocab_size']}; "
         f"seq_length {s['seq_length']}; {s['rounds']} rounds, charrnn and reference "
         f"interleaved",
@@ -580,11 +1040,14 @@ def format_table(result):
     if with_torch:
         columns += [("torch", "torch", _rate), ("torch_ratio", "vs torch", _times)]
     header = f"{'task':<7}{'H':>5}  {'config':<33}" + "".join(
-        f" {title:>21}" for _, title, _ in columns)
+        f" {title:>21}" for _, title, _ in columns[:3]) + f" {'of limit':>9}" + "".join(
+        f" {title:>21}" for _, title, _ in columns[3:])
     lines += [header, "-" * len(header)]
     for row in result["rows"]:
-        lines.append(f"{row['task']:<7}{row['hidden_size']:>5}  {row['config']:<33}" + "".join(
-            f" {_cell(row[key], fmt) if key in row else '-':>21}" for key, _, fmt in columns))
+        cells = [f" {_cell(row[key], fmt) if key in row else '-':>21}" for key, _, fmt in columns]
+        limit = f" {_of_limit(row) if 'roofline' in row else '-':>9}"
+        lines.append(f"{row['task']:<7}{row['hidden_size']:>5}  {row['config']:<33}"
+                     + "".join(cells[:3]) + limit + "".join(cells[3:]))
     return "\n".join(lines)
 
 

@@ -40,7 +40,7 @@ def _check_figures(row, rounds, keys=("charrnn", "reference", "ratio")):
 
 
 def test_run_bench_figures(result):
-    assert set(result) == {"machine", "text", "settings", "rows"}
+    assert set(result) == {"machine", "roofline", "load", "text", "settings", "rows"}
     assert result["text"] == {"source": result["text"]["source"], "characters": 3000,
                               "vocab_size": 65}
     assert result["machine"]["kernel"]["variant"]
