@@ -6,3 +6,4 @@ Same source as the portable build: see kernels.pxi and stack.pxi.
 
 include "kernels.pxi"
 include "stack.pxi"
+include "build_facts.pxi"

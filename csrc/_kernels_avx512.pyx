@@ -9,3 +9,4 @@ builds: float64 results differ from theirs in the last bits.
 
 include "kernels.pxi"
 include "stack.pxi"
+include "build_facts.pxi"
