@@ -692,7 +692,7 @@ def _cmd_plot(args):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise CLIError("charrnn plot needs matplotlib: pip install 'charrnn[plot]' "
+        raise CLIError("charrnn plot needs matplotlib: pip install 'charrnn-cython[plot]' "
                        "(or pip install matplotlib)") from None
     h = model.history
     if len(h) == 0:
@@ -903,7 +903,7 @@ def build_parser():
     p = sub.add_parser(
         "plot", help="plot the loss history of a checkpoint (needs matplotlib)",
         description="Plot loss, smooth loss and validation loss (bits per character) "
-                    "against iterations. Needs matplotlib: pip install 'charrnn[plot]'.",
+                    "against iterations. Needs matplotlib: pip install 'charrnn-cython[plot]'.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("checkpoint")
     p.add_argument("-o", "--output", default="loss.png", help="image to write (.png, .pdf, .svg)")
