@@ -44,7 +44,7 @@ static inline void charrnn_cpuid(uint32_t leaf, uint32_t sub, uint32_t regs[4])
     regs[2] = (uint32_t)r[2]; regs[3] = (uint32_t)r[3];
 #else
     unsigned int a, b, c, d;
-    if (__get_cpuid_max(0, 0) < leaf) {
+    if ((uint32_t)__get_cpuid_max(0, 0) < leaf) {   /* int in clang, unsigned in GCC */
         regs[0] = regs[1] = regs[2] = regs[3] = 0;
         return;
     }
