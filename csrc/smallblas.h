@@ -17,7 +17,6 @@
 #include "portable.h"   /* CHARRNN_PORTABLE_C, CHARRNN_RESTRICT, CHARRNN_PRAGMA */
 
 
-
 /* Vectors as wide as the target's registers: 64 bytes with AVX-512, 32 with AVX,
  * else 16 (also the half vectors, for what is left after the full ones, e.g.
  * 100 = 96 + 4 floats). The kernels below use only these operations on them:
@@ -32,8 +31,9 @@
  * and the same with an h for the half vectors. With GCC vector extensions these are
  * the operators themselves; on the portable path (CHARRNN_PORTABLE_C) a vector is a
  * struct of W lanes and each operation a loop over them, which compilers vectorise
- * too. Either way every lane is the same expression, so both paths give the same
- * sums in the same order. */
+ * too. Either way every lane is the same expression, so both paths compute the same
+ * sums in the same order: bit for bit the same results where no multiply and add are
+ * fused (SSE2; with FMA, clang fuses both paths alike, GCC not always). */
 #if defined(__AVX512F__)
 #define CHARRNN_VBYTES 64
 #elif defined(__AVX__)

@@ -80,10 +80,14 @@ def test_cpu_checks_agree_with_the_kernel():
 
 @pytest.fixture(scope="module")
 def setup_py():
-    """setup.py's functions (running it as a module builds nothing)."""
+    """setup.py's functions (running it as a module builds nothing), as for a release
+    build whatever switches this environment sets."""
     if not SETUP_PY.exists():
         pytest.skip("setup.py is not next to the tests (an installed copy of them)")
-    return runpy.run_path(str(SETUP_PY), run_name="charrnn_setup")
+    with pytest.MonkeyPatch.context() as mp:
+        for switch in ("CHARRNN_DEBUG", "CHARRNN_ASAN", "CHARRNN_OPENMP", "CHARRNN_PORTABLE_C"):
+            mp.delenv(switch, raising=False)
+        return runpy.run_path(str(SETUP_PY), run_name="charrnn_setup")
 
 
 @pytest.mark.parametrize("plat,environ,platform_name,archs,vector", [
