@@ -4,6 +4,7 @@
 ``avx512`` asks for that build and fails if this CPU (or this installation) cannot run it.
 """
 import importlib
+import importlib.util
 import os
 from typing import Any, Dict
 
@@ -23,6 +24,28 @@ _VECTOR_BUILDS = (("avx512", _baseline.cpu_has_avx512, "AVX-512 (F, DQ, VL) and 
                   ("avx2", _baseline.cpu_has_avx2_fma, "AVX2 and FMA"))
 
 
+def _vector_build(name):
+    """The module of the vector build ``name``, or None where this installation has none.
+
+    Only x86-64 targets get the vector builds (setup.py), so an arm64 wheel has none;
+    a build that is there but fails to load raises, rather than hide behind another.
+    """
+    module = f"{__package__}._kernels_{name}"
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise
+        return None
+
+
+def built_variants():
+    """The builds of the kernels this installation holds, in VARIANTS order."""
+    return ("baseline",) + tuple(
+        name for name in VARIANTS[1:]
+        if importlib.util.find_spec(f"{__package__}._kernels_{name}") is not None)
+
+
 def load(variant=None):
     """The kernel module for ``variant`` (None: the best this CPU runs) and its name."""
     wanted = (os.environ.get("CHARRNN_KERNELS", "") if variant is None else variant).lower()
@@ -37,11 +60,12 @@ def load(variant=None):
             if wanted == name:
                 raise ImportError(f"CHARRNN_KERNELS={name}, but this CPU has no {needs}")
             continue
-        try:
-            return importlib.import_module(f"{__package__}._kernels_{name}"), name
-        except ImportError:
-            if wanted == name:
-                raise ImportError(f"this build of charrnn has no {name} kernels") from None
+        module = _vector_build(name)
+        if module is not None:
+            return module, name
+        if wanted == name:
+            raise ImportError(f"CHARRNN_KERNELS={name}, but this installation of charrnn "
+                              f"has no {name} build (built for a target other than x86-64)")
     return _baseline, "baseline"
 
 

@@ -135,6 +135,11 @@ def indices(seq, V, name) -> np.ndarray:
         a = np.asarray(seq)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{name} must be a sequence of integer indices: {e}") from None
+    if a.dtype == object and a.ndim == 1 and any(np.ndim(x) for x in a):
+        # numpy < 1.24 makes a ragged nested list a 1-D array of lists (with a warning)
+        # where later versions raise ValueError above: the same mistake, the same error
+        raise ValueError(f"{name} must be a sequence of integer indices, "
+                         "got nested sequences of different lengths")
     if a.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
     if a.size == 0:

@@ -1009,7 +1009,7 @@ def _cmd_plot(args):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise CLIError("charrnn plot needs matplotlib: pip install 'charrnn[plot]' "
+        raise CLIError("charrnn plot needs matplotlib: pip install 'charrnn-cython[plot]' "
                        "(or pip install matplotlib)") from None
     h = model.history
     if len(h) == 0:
@@ -1350,7 +1350,7 @@ def build_parser():
         "plot", help="plot the loss history of a checkpoint (needs matplotlib)",
         description="Plot loss, smooth loss and validation loss (bits per character, or "
                     "nats per sequence) against iterations. Needs matplotlib: pip install "
-                    "'charrnn[plot]'.",
+                    "'charrnn-cython[plot]'.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("checkpoint")
     p.add_argument("-o", "--output", default="loss.png", help="image to write (.png, .pdf, .svg)")

@@ -3,7 +3,7 @@
 One model of charrnn's size never needs more than one machine; the search for a good
 one does. This module hands that search to Ray Tune, which runs the same sweep on a
 laptop or on a Ray cluster. It needs the ``tune`` extra (``pip install
-"charrnn[tune]"``, which pulls ``ray[tune]``) and imports ray only when a sweep runs:
+"charrnn-cython[tune]"``, which pulls ``ray[tune]``) and imports ray only when a sweep runs:
 ``import charrnn``, ``charrnn.cli`` and this module itself work without it.
 
 Each trial is one :class:`~charrnn.CharRNN` over the same text, trained in chunks of
@@ -54,7 +54,7 @@ __all__ = ["DEFAULT_SPACE", "OPTIONS", "MUTABLE", "SAMPLERS", "SCHEDULERS", "Swe
            "check_space", "run", "params_sha256", "format_table", "add_parser"]
 
 #: What ``charrnn tune`` says when ray is missing.
-NEEDS_RAY = ("charrnn tune needs Ray Tune: pip install 'charrnn[tune]' "
+NEEDS_RAY = ("charrnn tune needs Ray Tune: pip install 'charrnn-cython[tune]' "
              "(or pip install 'ray[tune]')")
 
 #: Options a search space may set: :class:`CharRNN`'s keyword arguments (threads are
@@ -614,7 +614,7 @@ def run(text: Union[str, Tuple[np.ndarray, Sequence[str]]],
     Raises
     ------
     ImportError
-        If ray is not installed (``pip install "charrnn[tune]"``).
+        If ray is not installed (``pip install "charrnn-cython[tune]"``).
     ValueError
         For a bad argument or search space, before anything starts.
     RuntimeError
@@ -783,14 +783,14 @@ def add_parser(sub):
                        "a finite number > 0")
     fraction = argument(float, "a number", lambda v: 0 < v < 1, "in (0, 1)")
     p = sub.add_parser(
-        "tune", help="search hyperparameters with Ray Tune (needs charrnn[tune])",
+        "tune", help="search hyperparameters with Ray Tune (needs charrnn-cython[tune])",
         description="Search hyperparameters on Ray Tune: trials drawn from a search space "
                     "train on FILE in chunks, report their validation loss (bits/char) "
                     "and checkpoint through Tune, so ASHA stops poor trials and PBT "
                     "copies good ones exactly. Prints a table of the trials and copies "
                     "the best checkpoint to OUTPUT/best.npz. Runs on a local Ray "
                     "instance, or on a cluster with --address. Needs Ray Tune: pip "
-                    "install 'charrnn[tune]'. Defaults in [brackets].")
+                    "install 'charrnn-cython[tune]'. Defaults in [brackets].")
     p.add_argument("file", nargs="?",
                    help="text file to train on (default: the small Shakespeare corpus that "
                         "ships with charrnn)")

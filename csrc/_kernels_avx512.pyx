@@ -10,3 +10,4 @@ builds: float64 results differ from theirs in the last bits.
 include "kernels.pxi"
 include "stack.pxi"
 include "roofline.pxi"
+include "build_facts.pxi"

@@ -1,7 +1,7 @@
 /* Small dense kernels for charrnn: row-major matrices, sizes that fit in cache.
  *
- * Written so that gcc vectorises them at -O3 without -ffast-math: the loops are
- * over GCC vector extensions, with enough independent accumulators to hide the
+ * Written so that compilers vectorise them at -O3 (or /O2) without -ffast-math: the
+ * loops are over short vectors, with enough independent accumulators to hide the
  * latency of the fused multiply-adds. Matrix-vector products are all in the "row"
  * form y += x @ B (B's rows scaled and added), so transposed copies of Whh and Why
  * serve the forward pass.
@@ -14,11 +14,99 @@
 #include <stddef.h>
 #include <string.h>
 
-#if defined(_OPENMP) || defined(CHARRNN_OMP_SIMD)
-#define CHARRNN_PRAGMA(x) _Pragma(#x)
+#include "portable.h"   /* CHARRNN_PORTABLE_C, CHARRNN_RESTRICT, CHARRNN_PRAGMA */
+
+
+/* Vectors as wide as the target's registers: 64 bytes with AVX-512, 32 with AVX,
+ * else 16 (also the half vectors, for what is left after the full ones, e.g.
+ * 100 = 96 + 4 floats). The kernels below use only these operations on them:
+ *
+ *     vload, vstore    W lanes from / to memory (any alignment)
+ *     vzero            all lanes 0
+ *     vmadd(c, a, b)   c + a * b, a a scalar
+ *     vmadd_vv(c, x, y)  c + x * y
+ *     vadd(x, y)       x + y
+ *     vsum(x)          the sum of the lanes, in order
+ *
+ * and the same with an h for the half vectors. With GCC vector extensions these are
+ * the operators themselves; on the portable path (CHARRNN_PORTABLE_C) a vector is a
+ * struct of W lanes and each operation a loop over them, which compilers vectorise
+ * too. Either way every lane is the same expression, so both paths compute the same
+ * sums in the same order: bit for bit the same results where no multiply and add are
+ * fused (SSE2; with FMA, clang fuses both paths alike, GCC not always). */
+#if defined(__AVX512F__)
+#define CHARRNN_VBYTES 64
+#elif defined(__AVX__)
+#define CHARRNN_VBYTES 32
 #else
-#define CHARRNN_PRAGMA(x)
+#define CHARRNN_VBYTES 16
 #endif
+
+#if CHARRNN_PORTABLE_C
+typedef struct { double v[CHARRNN_VBYTES / 8]; } charrnn_vd;
+typedef struct { float v[CHARRNN_VBYTES / 4]; } charrnn_vf;
+typedef struct { double v[2]; } charrnn_hd;
+typedef struct { float v[4]; } charrnn_hf;
+
+#define CHARRNN_DEFINE_VOPS(T, S, P, VT, W)                                      \
+static inline VT P##zero_##S(void)                                               \
+{                                                                                \
+    VT r;                                                                        \
+    for (int i = 0; i < W; i++) r.v[i] = 0;                                      \
+    return r;                                                                    \
+}                                                                                \
+static inline VT P##madd_##S(VT c, T a, VT b)                                    \
+{                                                                                \
+    for (int i = 0; i < W; i++) c.v[i] += a * b.v[i];                            \
+    return c;                                                                    \
+}                                                                                \
+static inline VT P##madd_vv_##S(VT c, VT x, VT y)                                \
+{                                                                                \
+    for (int i = 0; i < W; i++) c.v[i] += x.v[i] * y.v[i];                       \
+    return c;                                                                    \
+}                                                                                \
+static inline VT P##add_##S(VT x, VT y)                                          \
+{                                                                                \
+    for (int i = 0; i < W; i++) x.v[i] += y.v[i];                                \
+    return x;                                                                    \
+}                                                                                \
+static inline T P##sum_##S(VT x)                                                 \
+{                                                                                \
+    T s = 0;                                                                     \
+    for (int i = 0; i < W; i++) s += x.v[i];                                     \
+    return s;                                                                    \
+}
+#else
+typedef double charrnn_vd __attribute__((vector_size(CHARRNN_VBYTES)));
+typedef float charrnn_vf __attribute__((vector_size(CHARRNN_VBYTES)));
+typedef double charrnn_hd __attribute__((vector_size(16)));
+typedef float charrnn_hf __attribute__((vector_size(16)));
+
+#define CHARRNN_DEFINE_VOPS(T, S, P, VT, W)                                      \
+static inline VT P##zero_##S(void) { VT r = {0}; return r; }                     \
+static inline VT P##madd_##S(VT c, T a, VT b) { return c + a * b; }              \
+static inline VT P##madd_vv_##S(VT c, VT x, VT y) { return c + x * y; }          \
+static inline VT P##add_##S(VT x, VT y) { return x + y; }                        \
+static inline T P##sum_##S(VT x)                                                 \
+{                                                                                \
+    T s = 0;                                                                     \
+    for (int i = 0; i < W; i++) s += x[i];                                       \
+    return s;                                                                    \
+}
+#endif
+
+#define CHARRNN_DEFINE_VMEM(T, S, P, VT)                                         \
+static inline VT P##load_##S(const T *p) { VT v; memcpy(&v, p, sizeof v); return v; } \
+static inline void P##store_##S(T *p, VT v) { memcpy(p, &v, sizeof v); }
+
+CHARRNN_DEFINE_VOPS(double, d, v, charrnn_vd, (CHARRNN_VBYTES / 8))
+CHARRNN_DEFINE_VOPS(float, f, v, charrnn_vf, (CHARRNN_VBYTES / 4))
+CHARRNN_DEFINE_VOPS(double, d, h, charrnn_hd, 2)
+CHARRNN_DEFINE_VOPS(float, f, h, charrnn_hf, 4)
+CHARRNN_DEFINE_VMEM(double, d, v, charrnn_vd)
+CHARRNN_DEFINE_VMEM(float, f, v, charrnn_vf)
+CHARRNN_DEFINE_VMEM(double, d, h, charrnn_hd)
+CHARRNN_DEFINE_VMEM(float, f, h, charrnn_hf)
 
 
 /* Row accumulation, the workhorse of the kernels:
@@ -29,30 +117,11 @@
  * stride ldb): y += A.T @ x (a = x, B = A), one row of a gradient summed over time
  * (a = a column of dhraw or dy, B = the hidden states), one row of ys (B = Why.T).
  * rowacc2 does two rows y0, y1 with the same B, so that each load of B feeds two
- * multiply-adds. Accumulators stay in registers for the whole sum over k. Vectors
- * are GCC vector extensions as wide as the target's registers: 64 bytes with
- * AVX-512, 32 with AVX, else 16. */
-#if defined(__AVX512F__)
-#define CHARRNN_VBYTES 64
-#elif defined(__AVX__)
-#define CHARRNN_VBYTES 32
-#else
-#define CHARRNN_VBYTES 16
-#endif
-typedef double charrnn_vd __attribute__((vector_size(CHARRNN_VBYTES)));
-typedef float charrnn_vf __attribute__((vector_size(CHARRNN_VBYTES)));
-/* half vectors (16 bytes) for what is left after the full ones, e.g. 100 = 96 + 4 floats */
-typedef double charrnn_hd __attribute__((vector_size(16)));
-typedef float charrnn_hf __attribute__((vector_size(16)));
-
-#define CHARRNN_DEFINE_ROWACC(T, S, VT, W, HT, HW)                                \
-static inline VT vload_##S(const T *p) { VT v; memcpy(&v, p, sizeof v); return v; } \
-static inline void vstore_##S(T *p, VT v) { memcpy(p, &v, sizeof v); }          \
-static inline HT hload_##S(const T *p) { HT v; memcpy(&v, p, sizeof v); return v; } \
-static inline void hstore_##S(T *p, HT v) { memcpy(p, &v, sizeof v); }          \
-static inline void rowacc_##S(T *restrict y, const T *restrict a, ptrdiff_t as,  \
-                              const T *restrict B, ptrdiff_t ldb, ptrdiff_t K,   \
-                              ptrdiff_t n)                                       \
+ * multiply-adds. Accumulators stay in registers for the whole sum over k. */
+#define CHARRNN_DEFINE_ROWACC(T, S, VT, W, HT, HW)                               \
+static inline void rowacc_##S(T *CHARRNN_RESTRICT y, const T *CHARRNN_RESTRICT a, \
+                              ptrdiff_t as, const T *CHARRNN_RESTRICT B,         \
+                              ptrdiff_t ldb, ptrdiff_t K, ptrdiff_t n)           \
 {                                                                                \
     ptrdiff_t j = 0, k;                                                          \
     /* 8 vectors of y at a time: 8 independent chains of multiply-adds */        \
@@ -61,7 +130,8 @@ static inline void rowacc_##S(T *restrict y, const T *restrict a, ptrdiff_t as, 
         for (int u = 0; u < 8; u++) c[u] = vload_##S(y + j + u * W);             \
         for (k = 0; k < K; k++) {                                                \
             const T ak = a[k * as], *b = B + k * ldb + j;                        \
-            for (int u = 0; u < 8; u++) c[u] += ak * vload_##S(b + u * W);       \
+            for (int u = 0; u < 8; u++)                                          \
+                c[u] = vmadd_##S(c[u], ak, vload_##S(b + u * W));                \
         }                                                                        \
         for (int u = 0; u < 8; u++) vstore_##S(y + j + u * W, c[u]);             \
     }                                                                            \
@@ -69,45 +139,45 @@ static inline void rowacc_##S(T *restrict y, const T *restrict a, ptrdiff_t as, 
     for (; j + 4 * W <= n; j += 4 * W) {                                         \
         VT c[8];                                                                 \
         for (int u = 0; u < 4; u++) {                                            \
-            c[u] = vload_##S(y + j + u * W); c[u + 4] = (VT){0};                 \
+            c[u] = vload_##S(y + j + u * W); c[u + 4] = vzero_##S();             \
         }                                                                        \
         for (k = 0; k + 2 <= K; k += 2) {                                        \
             const T a0 = a[k * as], a1 = a[(k + 1) * as];                        \
             const T *b = B + k * ldb + j;                                        \
             for (int u = 0; u < 4; u++) {                                        \
-                c[u] += a0 * vload_##S(b + u * W);                               \
-                c[u + 4] += a1 * vload_##S(b + ldb + u * W);                     \
+                c[u] = vmadd_##S(c[u], a0, vload_##S(b + u * W));                \
+                c[u + 4] = vmadd_##S(c[u + 4], a1, vload_##S(b + ldb + u * W));  \
             }                                                                    \
         }                                                                        \
         for (; k < K; k++)                                                       \
             for (int u = 0; u < 4; u++)                                          \
-                c[u] += a[k * as] * vload_##S(B + k * ldb + j + u * W);          \
-        for (int u = 0; u < 4; u++) vstore_##S(y + j + u * W, c[u] + c[u + 4]);  \
+                c[u] = vmadd_##S(c[u], a[k * as], vload_##S(B + k * ldb + j + u * W)); \
+        for (int u = 0; u < 4; u++) vstore_##S(y + j + u * W, vadd_##S(c[u], c[u + 4])); \
     }                                                                            \
-    /* the rest vector by vector, with the sum over k split four ways */          \
+    /* the rest vector by vector, with the sum over k split four ways */         \
     for (; j + W <= n; j += W) {                                                 \
-        VT c0 = vload_##S(y + j), c1 = {0}, c2 = {0}, c3 = {0};                  \
+        VT c0 = vload_##S(y + j), c1 = vzero_##S(), c2 = vzero_##S(), c3 = vzero_##S(); \
         for (k = 0; k + 4 <= K; k += 4) {                                        \
             const T *b = B + k * ldb + j;                                        \
-            c0 += a[k * as] * vload_##S(b);                                      \
-            c1 += a[(k + 1) * as] * vload_##S(b + ldb);                          \
-            c2 += a[(k + 2) * as] * vload_##S(b + 2 * ldb);                      \
-            c3 += a[(k + 3) * as] * vload_##S(b + 3 * ldb);                      \
+            c0 = vmadd_##S(c0, a[k * as], vload_##S(b));                         \
+            c1 = vmadd_##S(c1, a[(k + 1) * as], vload_##S(b + ldb));             \
+            c2 = vmadd_##S(c2, a[(k + 2) * as], vload_##S(b + 2 * ldb));         \
+            c3 = vmadd_##S(c3, a[(k + 3) * as], vload_##S(b + 3 * ldb));         \
         }                                                                        \
-        for (; k < K; k++) c0 += a[k * as] * vload_##S(B + k * ldb + j);         \
-        vstore_##S(y + j, (c0 + c1) + (c2 + c3));                                \
+        for (; k < K; k++) c0 = vmadd_##S(c0, a[k * as], vload_##S(B + k * ldb + j)); \
+        vstore_##S(y + j, vadd_##S(vadd_##S(c0, c1), vadd_##S(c2, c3)));         \
     }                                                                            \
     for (; j + HW <= n; j += HW) {                                               \
-        HT c0 = hload_##S(y + j), c1 = {0}, c2 = {0}, c3 = {0};                  \
+        HT c0 = hload_##S(y + j), c1 = hzero_##S(), c2 = hzero_##S(), c3 = hzero_##S(); \
         for (k = 0; k + 4 <= K; k += 4) {                                        \
             const T *b = B + k * ldb + j;                                        \
-            c0 += a[k * as] * hload_##S(b);                                      \
-            c1 += a[(k + 1) * as] * hload_##S(b + ldb);                          \
-            c2 += a[(k + 2) * as] * hload_##S(b + 2 * ldb);                      \
-            c3 += a[(k + 3) * as] * hload_##S(b + 3 * ldb);                      \
+            c0 = hmadd_##S(c0, a[k * as], hload_##S(b));                         \
+            c1 = hmadd_##S(c1, a[(k + 1) * as], hload_##S(b + ldb));             \
+            c2 = hmadd_##S(c2, a[(k + 2) * as], hload_##S(b + 2 * ldb));         \
+            c3 = hmadd_##S(c3, a[(k + 3) * as], hload_##S(b + 3 * ldb));         \
         }                                                                        \
-        for (; k < K; k++) c0 += a[k * as] * hload_##S(B + k * ldb + j);         \
-        hstore_##S(y + j, (c0 + c1) + (c2 + c3));                                \
+        for (; k < K; k++) c0 = hmadd_##S(c0, a[k * as], hload_##S(B + k * ldb + j)); \
+        hstore_##S(y + j, hadd_##S(hadd_##S(c0, c1), hadd_##S(c2, c3)));         \
     }                                                                            \
     for (; j < n; j++) {                                                         \
         T c0 = y[j], c1 = 0, c2 = 0, c3 = 0;                                     \
@@ -121,10 +191,10 @@ static inline void rowacc_##S(T *restrict y, const T *restrict a, ptrdiff_t as, 
     }                                                                            \
 }
 
-#define CHARRNN_DEFINE_ROWACC2(T, S, VT, W, HT, HW)                                       \
-static inline void rowacc2_##S(T *restrict y0, T *restrict y1,                   \
-                               const T *restrict a0, const T *restrict a1,       \
-                               ptrdiff_t as, const T *restrict B, ptrdiff_t ldb, \
+#define CHARRNN_DEFINE_ROWACC2(T, S, VT, W, HT, HW)                              \
+static inline void rowacc2_##S(T *CHARRNN_RESTRICT y0, T *CHARRNN_RESTRICT y1,   \
+                               const T *CHARRNN_RESTRICT a0, const T *CHARRNN_RESTRICT a1, \
+                               ptrdiff_t as, const T *CHARRNN_RESTRICT B, ptrdiff_t ldb, \
                                ptrdiff_t K, ptrdiff_t n)                         \
 {                                                                                \
     ptrdiff_t j = 0, k;                                                          \
@@ -137,8 +207,10 @@ static inline void rowacc2_##S(T *restrict y0, T *restrict y1,                  
             const T p = a0[k * as], q = a1[k * as], *b = B + k * ldb + j;        \
             VT b0 = vload_##S(b), b1 = vload_##S(b + W);                         \
             VT b2 = vload_##S(b + 2 * W), b3 = vload_##S(b + 3 * W);             \
-            c00 += p * b0; c01 += p * b1; c02 += p * b2; c03 += p * b3;          \
-            c10 += q * b0; c11 += q * b1; c12 += q * b2; c13 += q * b3;          \
+            c00 = vmadd_##S(c00, p, b0); c01 = vmadd_##S(c01, p, b1);            \
+            c02 = vmadd_##S(c02, p, b2); c03 = vmadd_##S(c03, p, b3);            \
+            c10 = vmadd_##S(c10, q, b0); c11 = vmadd_##S(c11, q, b1);            \
+            c12 = vmadd_##S(c12, q, b2); c13 = vmadd_##S(c13, q, b3);            \
         }                                                                        \
         vstore_##S(y0 + j, c00); vstore_##S(y0 + j + W, c01);                    \
         vstore_##S(y0 + j + 2 * W, c02); vstore_##S(y0 + j + 3 * W, c03);        \
@@ -146,30 +218,34 @@ static inline void rowacc2_##S(T *restrict y0, T *restrict y1,                  
         vstore_##S(y1 + j + 2 * W, c12); vstore_##S(y1 + j + 3 * W, c13);        \
     }                                                                            \
     for (; j + W <= n; j += W) {                                                 \
-        VT c0 = vload_##S(y0 + j), c1 = vload_##S(y1 + j), e0 = {0}, e1 = {0}; \
+        VT c0 = vload_##S(y0 + j), c1 = vload_##S(y1 + j);                       \
+        VT e0 = vzero_##S(), e1 = vzero_##S();                                   \
         for (k = 0; k + 2 <= K; k += 2) {                                        \
             VT b = vload_##S(B + k * ldb + j), d = vload_##S(B + (k + 1) * ldb + j); \
-            c0 += a0[k * as] * b; c1 += a1[k * as] * b;                          \
-            e0 += a0[(k + 1) * as] * d; e1 += a1[(k + 1) * as] * d;              \
+            c0 = vmadd_##S(c0, a0[k * as], b); c1 = vmadd_##S(c1, a1[k * as], b); \
+            e0 = vmadd_##S(e0, a0[(k + 1) * as], d);                             \
+            e1 = vmadd_##S(e1, a1[(k + 1) * as], d);                             \
         }                                                                        \
         for (; k < K; k++) {                                                     \
             VT b = vload_##S(B + k * ldb + j);                                   \
-            c0 += a0[k * as] * b; c1 += a1[k * as] * b;                          \
+            c0 = vmadd_##S(c0, a0[k * as], b); c1 = vmadd_##S(c1, a1[k * as], b); \
         }                                                                        \
-        vstore_##S(y0 + j, c0 + e0); vstore_##S(y1 + j, c1 + e1);                \
+        vstore_##S(y0 + j, vadd_##S(c0, e0)); vstore_##S(y1 + j, vadd_##S(c1, e1)); \
     }                                                                            \
     for (; j + HW <= n; j += HW) {                                               \
-        HT c0 = hload_##S(y0 + j), c1 = hload_##S(y1 + j), e0 = {0}, e1 = {0}; \
+        HT c0 = hload_##S(y0 + j), c1 = hload_##S(y1 + j);                       \
+        HT e0 = hzero_##S(), e1 = hzero_##S();                                   \
         for (k = 0; k + 2 <= K; k += 2) {                                        \
             HT b = hload_##S(B + k * ldb + j), d = hload_##S(B + (k + 1) * ldb + j); \
-            c0 += a0[k * as] * b; c1 += a1[k * as] * b;                          \
-            e0 += a0[(k + 1) * as] * d; e1 += a1[(k + 1) * as] * d;              \
+            c0 = hmadd_##S(c0, a0[k * as], b); c1 = hmadd_##S(c1, a1[k * as], b); \
+            e0 = hmadd_##S(e0, a0[(k + 1) * as], d);                             \
+            e1 = hmadd_##S(e1, a1[(k + 1) * as], d);                             \
         }                                                                        \
         for (; k < K; k++) {                                                     \
             HT b = hload_##S(B + k * ldb + j);                                   \
-            c0 += a0[k * as] * b; c1 += a1[k * as] * b;                          \
+            c0 = hmadd_##S(c0, a0[k * as], b); c1 = hmadd_##S(c1, a1[k * as], b); \
         }                                                                        \
-        hstore_##S(y0 + j, c0 + e0); hstore_##S(y1 + j, c1 + e1);                \
+        hstore_##S(y0 + j, hadd_##S(c0, e0)); hstore_##S(y1 + j, hadd_##S(c1, e1)); \
     }                                                                            \
     for (; j < n; j++) {                                                         \
         T c0 = y0[j], c1 = y1[j];                                                \
@@ -180,9 +256,10 @@ static inline void rowacc2_##S(T *restrict y0, T *restrict y1,                  
     }                                                                            \
 }                                                                                \
                                                                                  \
-/* four rows y0..y3 sharing each load of B: 2 vectors x 4 rows = 8 chains */  \
-static inline void rowacc4_##S(T *restrict y, ptrdiff_t ldy, const T *restrict a,  \
-                               ptrdiff_t lda, ptrdiff_t as, const T *restrict B, \
+/* four rows y0..y3 sharing each load of B: 2 vectors x 4 rows = 8 chains */     \
+static inline void rowacc4_##S(T *CHARRNN_RESTRICT y, ptrdiff_t ldy,             \
+                               const T *CHARRNN_RESTRICT a, ptrdiff_t lda,       \
+                               ptrdiff_t as, const T *CHARRNN_RESTRICT B,        \
                                ptrdiff_t ldb, ptrdiff_t K, ptrdiff_t n)          \
 {                                                                                \
     T *y0 = y, *y1 = y + ldy, *y2 = y + 2 * ldy, *y3 = y + 3 * ldy;              \
@@ -197,8 +274,10 @@ static inline void rowacc4_##S(T *restrict y, ptrdiff_t ldy, const T *restrict a
             const T *b = B + k * ldb + j;                                        \
             VT b0 = vload_##S(b), b1 = vload_##S(b + W);                         \
             T p0 = a0[k * as], p1 = a1[k * as], p2 = a2[k * as], p3 = a3[k * as]; \
-            c00 += p0 * b0; c01 += p0 * b1; c10 += p1 * b0; c11 += p1 * b1;     \
-            c20 += p2 * b0; c21 += p2 * b1; c30 += p3 * b0; c31 += p3 * b1;     \
+            c00 = vmadd_##S(c00, p0, b0); c01 = vmadd_##S(c01, p0, b1);          \
+            c10 = vmadd_##S(c10, p1, b0); c11 = vmadd_##S(c11, p1, b1);          \
+            c20 = vmadd_##S(c20, p2, b0); c21 = vmadd_##S(c21, p2, b1);          \
+            c30 = vmadd_##S(c30, p3, b0); c31 = vmadd_##S(c31, p3, b1);          \
         }                                                                        \
         vstore_##S(y0 + j, c00); vstore_##S(y0 + j + W, c01);                    \
         vstore_##S(y1 + j, c10); vstore_##S(y1 + j + W, c11);                    \
@@ -236,13 +315,14 @@ CHARRNN_DEFINE_ROWACC2(float, f, charrnn_vf, (CHARRNN_VBYTES / 4), charrnn_hf, 4
  *
  * Tiles of MR rows by NR vectors keep MR * NR accumulators in registers while k runs
  * (8 x 2: 16 chains, each load of B feeding 8 multiply-adds); the tiles of a block
- * of rows run along its columns, so that its rows of A stay in L1. Every element is one chain of multiply-adds in the
- * order of k, whatever tile computes it: the result depends on the vector width of
- * the build only through the contraction of a * b + c into one FMA, and not on m. */
-#define CHARRNN_DEFINE_TILE(T, S, VT, W, MR, NR)                                  \
-static inline void tile_##S##_##MR##x##NR(T *restrict Y, ptrdiff_t ldy,          \
-                                          const T *restrict A, ptrdiff_t lda,    \
-                                          ptrdiff_t as, const T *restrict B,     \
+ * of rows run along its columns, so that its rows of A stay in L1. Every element is
+ * one chain of multiply-adds in the order of k, whatever tile computes it: the result
+ * depends on the vector width of the build only through the contraction of a * b + c
+ * into one FMA, and not on m. */
+#define CHARRNN_DEFINE_TILE(T, S, VT, W, MR, NR)                                 \
+static inline void tile_##S##_##MR##x##NR(T *CHARRNN_RESTRICT Y, ptrdiff_t ldy,  \
+                                          const T *CHARRNN_RESTRICT A, ptrdiff_t lda, \
+                                          ptrdiff_t as, const T *CHARRNN_RESTRICT B, \
                                           ptrdiff_t ldb, ptrdiff_t K)            \
 {                                                                                \
     VT c[MR][NR];                                                                \
@@ -253,7 +333,7 @@ static inline void tile_##S##_##MR##x##NR(T *restrict Y, ptrdiff_t ldy,         
         for (int u = 0; u < NR; u++) b[u] = vload_##S(B + k * ldb + u * W);      \
         for (int r = 0; r < MR; r++) {                                           \
             const T p = A[r * lda + k * as];                                     \
-            for (int u = 0; u < NR; u++) c[r][u] += p * b[u];                    \
+            for (int u = 0; u < NR; u++) c[r][u] = vmadd_##S(c[r][u], p, b[u]);  \
         }                                                                        \
     }                                                                            \
     for (int r = 0; r < MR; r++)                                                 \
@@ -261,7 +341,7 @@ static inline void tile_##S##_##MR##x##NR(T *restrict Y, ptrdiff_t ldy,         
 }
 
 /* MR rows of Y, all n columns: tiles of 2 vectors, then 1, then single columns */
-#define CHARRNN_DEFINE_GEMM_ROWS(T, S, W, MR)                                     \
+#define CHARRNN_DEFINE_GEMM_ROWS(T, S, W, MR)                                    \
 CHARRNN_DEFINE_TILE(T, S, charrnn_v##S, W, MR, 2)                                \
 CHARRNN_DEFINE_TILE(T, S, charrnn_v##S, W, MR, 1)                                \
 static inline void gemm_rows_##S##_##MR(T *Y, ptrdiff_t ldy, const T *A,         \
@@ -281,7 +361,7 @@ static inline void gemm_rows_##S##_##MR(T *Y, ptrdiff_t ldy, const T *A,        
         }                                                                        \
 }
 
-#define CHARRNN_DEFINE_GEMM(T, S, W)                                              \
+#define CHARRNN_DEFINE_GEMM(T, S, W)                                             \
 CHARRNN_DEFINE_GEMM_ROWS(T, S, W, 8)                                             \
 CHARRNN_DEFINE_GEMM_ROWS(T, S, W, 4)                                             \
 CHARRNN_DEFINE_GEMM_ROWS(T, S, W, 1)                                             \
@@ -304,24 +384,19 @@ CHARRNN_DEFINE_GEMM(float, f, (CHARRNN_VBYTES / 4))
  * row-major. Reads A row after row (8 rows at a time, one accumulator each), which
  * suits a matrix too large for L1: streaming whole rows is what the prefetchers of
  * L2 and L3 serve best. The row form (rowacc on A.T) wins while A fits in L1. */
-#define CHARRNN_DEFINE_GEMV(T, S, VT, W)                                          \
-static inline T vsum_##S(VT v)                                                   \
-{                                                                                \
-    T s = 0;                                                                     \
-    for (int u = 0; u < W; u++) s += v[u];                                       \
-    return s;                                                                    \
-}                                                                                \
-static inline void gemv_##S(T *restrict y, const T *restrict A,                  \
-                            const T *restrict x, ptrdiff_t m, ptrdiff_t n)       \
+#define CHARRNN_DEFINE_GEMV(T, S, VT, W)                                         \
+static inline void gemv_##S(T *CHARRNN_RESTRICT y, const T *CHARRNN_RESTRICT A,  \
+                            const T *CHARRNN_RESTRICT x, ptrdiff_t m, ptrdiff_t n) \
 {                                                                                \
     const ptrdiff_t nv = n - n % W;                                              \
     ptrdiff_t i = 0, j;                                                          \
     for (; i + 8 <= m; i += 8) {                                                 \
         VT c[8];                                                                 \
-        for (int r = 0; r < 8; r++) c[r] = (VT){0};                          \
+        for (int r = 0; r < 8; r++) c[r] = vzero_##S();                          \
         for (j = 0; j < nv; j += W) {                                            \
             const VT b = vload_##S(x + j);                                       \
-            for (int r = 0; r < 8; r++) c[r] += vload_##S(A + (i + r) * n + j) * b; \
+            for (int r = 0; r < 8; r++)                                          \
+                c[r] = vmadd_vv_##S(c[r], vload_##S(A + (i + r) * n + j), b);    \
         }                                                                        \
         for (int r = 0; r < 8; r++) {                                            \
             T s = vsum_##S(c[r]);                                                \
@@ -339,8 +414,8 @@ CHARRNN_DEFINE_GEMV(double, d, charrnn_vd, (CHARRNN_VBYTES / 8))
 CHARRNN_DEFINE_GEMV(float, f, charrnn_vf, (CHARRNN_VBYTES / 4))
 
 /* B_T[j, i] = B[i, j];  B is (m, n) row-major */
-#define CHARRNN_DEFINE_TRANSPOSE(T, S)                                            \
-static inline void transpose_##S(T *restrict Bt, const T *restrict B,            \
+#define CHARRNN_DEFINE_TRANSPOSE(T, S)                                           \
+static inline void transpose_##S(T *CHARRNN_RESTRICT Bt, const T *CHARRNN_RESTRICT B, \
                                  ptrdiff_t m, ptrdiff_t n)                       \
 {                                                                                \
     for (ptrdiff_t i0 = 0; i0 < m; i0 += 8)                                      \

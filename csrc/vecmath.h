@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "smallblas.h"   /* CHARRNN_PRAGMA */
+#include "portable.h"   /* CHARRNN_RESTRICT, CHARRNN_PRAGMA */
 
 /* exp(x) for x in about [-708, 709]; x is clamped to that range first.
  * x = n ln2 + r (Cody-Waite), |r| <= ln2 / 2, exp(r) by its Taylor polynomial of
@@ -121,21 +121,21 @@ static inline float charrnn_sigmoidf(float x)
 #define charrnn_tanh_f charrnn_tanhf
 #define charrnn_sigmoid_f charrnn_sigmoidf
 
-#define CHARRNN_DEFINE_VECMATH(T, S)                                              \
+#define CHARRNN_DEFINE_VECMATH(T, S)                                             \
 /* x = tanh(x) */                                                                \
-static inline void tanh_inplace_##S(T *restrict x, ptrdiff_t n)                  \
+static inline void tanh_inplace_##S(T *CHARRNN_RESTRICT x, ptrdiff_t n)          \
 {                                                                                \
     CHARRNN_PRAGMA(omp simd)                                                     \
-    for (ptrdiff_t k = 0; k < n; k++) x[k] = charrnn_tanh_##S(x[k]);                \
+    for (ptrdiff_t k = 0; k < n; k++) x[k] = charrnn_tanh_##S(x[k]);             \
 }                                                                                \
 /* x = 1 / (1 + exp(-x)) */                                                      \
-static inline void sigmoid_inplace_##S(T *restrict x, ptrdiff_t n)               \
+static inline void sigmoid_inplace_##S(T *CHARRNN_RESTRICT x, ptrdiff_t n)       \
 {                                                                                \
     CHARRNN_PRAGMA(omp simd)                                                     \
-    for (ptrdiff_t k = 0; k < n; k++) x[k] = charrnn_sigmoid_##S(x[k]);             \
+    for (ptrdiff_t k = 0; k < n; k++) x[k] = charrnn_sigmoid_##S(x[k]);          \
 }                                                                                \
 /* x = exp(x - m); returns the sum of the new x */                               \
-static inline T exp_shift_sum_##S(T *restrict x, T m, ptrdiff_t n)               \
+static inline T exp_shift_sum_##S(T *CHARRNN_RESTRICT x, T m, ptrdiff_t n)       \
 {                                                                                \
     T s = 0;                                                                     \
     CHARRNN_PRAGMA(omp simd reduction(+:s))                                      \

@@ -327,7 +327,7 @@ def test_plot_without_matplotlib_says_how_to_get_it(trained):
     result = subprocess.run([sys.executable, "-c", code, "plot", str(path)], cwd=work,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert_error(result.stderr, "matplotlib", "pip install 'charrnn[plot]'")
+    assert_error(result.stderr, "matplotlib", "pip install 'charrnn-cython[plot]'")
 
 
 # -- text input ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """charrnn.tune: hyperparameter sweeps on Ray Tune.
 
-The sweeps need ray (``pip install "charrnn[tune]"``) and are skipped without it; what
+The sweeps need ray (``pip install "charrnn-cython[tune]"``) and are skipped without it; what
 must hold without ray (``import charrnn`` never imports it, ``charrnn tune`` says how
 to install it, search spaces are checked) is tested always. Each sweep starts its own
 local Ray instance with 2 CPUs and trains tiny models on a few thousand characters.
@@ -24,7 +24,7 @@ from charrnn.cli import main
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
-                               reason="ray is not installed (pip install 'charrnn[tune]')")
+                               reason="ray is not installed (pip install 'charrnn-cython[tune]')")
 
 TEXT = charrnn.default_corpus()[:6000]
 VAL_FRAC = 0.1
@@ -74,7 +74,7 @@ def test_tune_without_ray_is_a_one_line_error(tmp_path):
     out = run_python(hide_ray, "tune", str(text), "--output", str(tmp_path / "out"))
     assert out.returncode == 2, out.stderr
     assert out.stderr == f"charrnn: error: {ctune.NEEDS_RAY}\n"
-    assert "charrnn[tune]" in out.stderr
+    assert "charrnn-cython[tune]" in out.stderr
     assert not (tmp_path / "out").exists()
 
 
