@@ -9,8 +9,8 @@ AVX-512. charrnn._dispatch picks one at import time.
 
 include "kernels.pxi"
 include "stack.pxi"
-include "roofline.pxi"
 include "build_facts.pxi"
+include "roofline.pxi"
 
 cdef extern from "cpu.h" nogil:
     int charrnn_cpu_has_avx2_fma()

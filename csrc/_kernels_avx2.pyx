@@ -6,5 +6,5 @@ Same source as the portable build: see kernels.pxi and stack.pxi.
 
 include "kernels.pxi"
 include "stack.pxi"
-include "roofline.pxi"
 include "build_facts.pxi"
+include "roofline.pxi"

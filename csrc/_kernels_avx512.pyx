@@ -9,5 +9,5 @@ builds: float64 results differ from theirs in the last bits.
 
 include "kernels.pxi"
 include "stack.pxi"
-include "roofline.pxi"
 include "build_facts.pxi"
+include "roofline.pxi"

@@ -1,7 +1,7 @@
 # Roofline probes: this core's peak multiply-add rate and its read bandwidth from a
 # buffer of a given size, measured with the vectors of this build; included by each
-# _kernels*.pyx. charrnn/bench.py times them (a few ms each) and sets every bench row
-# against the limit they give.
+# _kernels*.pyx after build_facts.pxi (which declares CHARRNN_VBYTES). charrnn/bench.py
+# times them (a few ms each) and sets every bench row against the limit they give.
 #
 # Both probes run without the GIL and allocate nothing: the buffer of the read probe
 # comes from the caller. Each returns a checksum of what it computed, so that the
@@ -21,47 +21,47 @@ cdef extern from *:
 
     /* c = c * m + a on CHARRNN_ROOF_CHAINS vectors, n times: 2 * CHAINS * lanes flops
      * per iteration (a fused multiply-add where the build has FMA, else a multiply
-     * and an add). With 0 < m < 1 and a = 1 - m every lane stays at 1: no overflow,
+     * and an add; smallblas.h's operations, so it builds on the portable C path too). With 0 < m < 1 and a = 1 - m every lane stays at 1: no overflow,
      * no subnormals. m and a pass through volatile variables: with constants the
      * compiler would see that c never changes and drop the loop. */
     #define CHARRNN_DEFINE_ROOF_FMA(T, S, VT)                                        \
     static T charrnn_roof_fma_##S(ptrdiff_t n, T m, T a)                             \
     {                                                                                \
+        enum { W = sizeof(VT) / sizeof(T) };                                         \
         volatile T m_opaque = m, a_opaque = a;                                       \
-        VT c[CHARRNN_ROOF_CHAINS];                                                   \
-        VT vm = (VT){0} + m_opaque, va = (VT){0} + a_opaque;                         \
-        for (int u = 0; u < CHARRNN_ROOF_CHAINS; u++) c[u] = (VT){0} + (T)1;         \
+        T mm = m_opaque, lanes[W];                                                   \
+        VT c[CHARRNN_ROOF_CHAINS], va;                                               \
+        for (int l = 0; l < W; l++) lanes[l] = a_opaque;                             \
+        va = vload_##S(lanes);                                                       \
+        for (int l = 0; l < W; l++) lanes[l] = 1;                                    \
+        for (int u = 0; u < CHARRNN_ROOF_CHAINS; u++) c[u] = vload_##S(lanes);       \
         for (ptrdiff_t i = 0; i < n; i++)                                            \
-            for (int u = 0; u < CHARRNN_ROOF_CHAINS; u++) c[u] = c[u] * vm + va;     \
+            for (int u = 0; u < CHARRNN_ROOF_CHAINS; u++)                            \
+                c[u] = vmadd_##S(va, mm, c[u]);                                      \
         T s = 0;                                                                     \
-        for (int u = 0; u < CHARRNN_ROOF_CHAINS; u++)                                \
-            for (size_t l = 0; l < sizeof(VT) / sizeof(T); l++) s += c[u][l];        \
+        for (int u = 0; u < CHARRNN_ROOF_CHAINS; u++) s += vsum_##S(c[u]);           \
         return s;                                                                    \
     }
     CHARRNN_DEFINE_ROOF_FMA(double, d, charrnn_vd)
     CHARRNN_DEFINE_ROOF_FMA(float, f, charrnn_vf)
 
     /* The sum of buf[0:n], `passes` times over: n * 8 bytes read per pass, n a
-     * multiple of CHARRNN_ROOF_SUMS * lanes (the caller sizes the buffer). */
+     * multiple of CHARRNN_ROOF_SUMS * lanes (the caller sizes the buffer). Written
+     * with smallblas.h's vector operations, so it builds on the portable C path. */
     static double charrnn_roof_read(const double *buf, ptrdiff_t n, ptrdiff_t passes)
     {
         const ptrdiff_t W = CHARRNN_VBYTES / sizeof(double);
         charrnn_vd c[CHARRNN_ROOF_SUMS];
-        for (int u = 0; u < CHARRNN_ROOF_SUMS; u++) c[u] = (charrnn_vd){0};
+        for (int u = 0; u < CHARRNN_ROOF_SUMS; u++) c[u] = vzero_d();
         for (ptrdiff_t p = 0; p < passes; p++)
             for (ptrdiff_t i = 0; i + CHARRNN_ROOF_SUMS * W <= n; i += CHARRNN_ROOF_SUMS * W)
-                for (int u = 0; u < CHARRNN_ROOF_SUMS; u++) {
-                    charrnn_vd v;
-                    memcpy(&v, buf + i + u * W, sizeof v);
-                    c[u] += v;
-                }
+                for (int u = 0; u < CHARRNN_ROOF_SUMS; u++)
+                    c[u] = vadd_d(c[u], vload_d(buf + i + u * W));
         double s = 0;
-        for (int u = 0; u < CHARRNN_ROOF_SUMS; u++)
-            for (ptrdiff_t l = 0; l < W; l++) s += c[u][l];
+        for (int u = 0; u < CHARRNN_ROOF_SUMS; u++) s += vsum_d(c[u]);
         return s;
     }
     """
-    int CHARRNN_VBYTES
     int CHARRNN_ROOF_CHAINS
     int CHARRNN_ROOF_SUMS
     double charrnn_roof_fma_d(Py_ssize_t n, double m, double a) nogil
