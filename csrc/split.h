@@ -8,7 +8,8 @@
  * the same code on the same rows, so the results are the same bits whoever computes
  * them. Main falls back to one thread for the rest of the call when, within one window
  * of 256 steps, it had more than 3 slow steps (a half it took over, or a claimed half it
- * waited for longer than CHARRNN_SPLIT_LATE_NS): the other core is busy elsewhere.
+ * waited for longer than CHARRNN_SPLIT_LATE_NS), or when the helper has not claimed a
+ * single half in the first 256 steps: the other core is busy elsewhere.
  *
  * The helper spins (with the CPU's pause hint) while steps come, then yields, then
  * sleeps in short naps, so that a long pause between recurrences does not burn a core
@@ -42,7 +43,6 @@
 
 #define CHARRNN_SPLIT_CLAIM_NS 1000        /* main waits this long for the helper's claim */
 #define CHARRNN_SPLIT_LATE_NS 30000        /* a claimed half this late makes a slow step */
-#define CHARRNN_SPLIT_START_NS 2000000     /* main waits this long for the helper to start */
 #define CHARRNN_SPLIT_SPIN_NS 3000000      /* helper: pause-spin this long after its last step, */
 #define CHARRNN_SPLIT_YIELD_NS 20000000    /* then yield the core until this, then nap */
 #define CHARRNN_SPLIT_NAP_NS 50000
@@ -61,11 +61,10 @@ typedef struct {
     _Alignas(64) int64_t claimed;
     _Alignas(64) int64_t done;
     _Alignas(64) int stop;
-    int ready;
     /* main's own state (the helper only reads work, job and test_mode) */
     _Alignas(64) charrnn_split_work work;
     void *job;
-    int test_mode, active, started;
+    int test_mode, active, started, arrived;
     int64_t next, slow;
     int64_t stats[4];    /* steps, halves the helper computed, halves main took over,
                             the step main fell back to one thread at (-1: never) */
@@ -103,7 +102,6 @@ static void *charrnn_split_helper(void *arg)
     charrnn_split *s = (charrnn_split *)arg;
     int64_t last = -1, idle_since = charrnn_split_now(), idle;
     uint32_t jitter = 12345;
-    __atomic_store_n(&s->ready, 1, __ATOMIC_RELEASE);
     while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
         int64_t g = __atomic_load_n(&s->published, __ATOMIC_ACQUIRE), expect = g - 1;
         if (g == last || s->test_mode == 1) {
@@ -149,13 +147,8 @@ static int charrnn_split_start(charrnn_split *s, charrnn_split_work work, void *
     s->test_mode = test_mode;
     s->stats[3] = -1;
 #if CHARRNN_SPLIT_THREADS
-    if (pthread_create(&s->thread, NULL, charrnn_split_helper, s) == 0) {
-        int64_t t0 = charrnn_split_now();
+    if (pthread_create(&s->thread, NULL, charrnn_split_helper, s) == 0)
         s->started = s->active = 1;
-        while (!__atomic_load_n(&s->ready, __ATOMIC_ACQUIRE)
-               && charrnn_split_now() - t0 < CHARRNN_SPLIT_START_NS)
-            charrnn_split_pause();
-    }
 #endif
     return s->active;
 }
@@ -174,8 +167,12 @@ static void charrnn_split_step(charrnn_split *s)
     s->stats[0]++;
     __atomic_store_n(&s->published, g, __ATOMIC_RELEASE);
     s->work(s->job, 0);
+    /* Until the helper first claims a half (a new thread may wait milliseconds for a
+     * core), main neither waits for it nor counts the steps it takes over as slow;
+     * a helper that has not come within a window's steps counts as never coming. */
     t0 = charrnn_split_now();
-    while (__atomic_load_n(&s->claimed, __ATOMIC_ACQUIRE) != g
+    while ((s->arrived || s->test_mode == 4)
+           && __atomic_load_n(&s->claimed, __ATOMIC_ACQUIRE) != g
            && (s->test_mode == 4 || charrnn_split_now() - t0 < CHARRNN_SPLIT_CLAIM_NS))
         charrnn_split_pause();
     expect = g - 1;
@@ -183,8 +180,12 @@ static void charrnn_split_step(charrnn_split *s)
                                     __ATOMIC_ACQUIRE)) {
         s->work(s->job, 1);                   /* the helper is late: do it here */
         s->stats[2]++;
-        s->slow++;
+        if (s->arrived)
+            s->slow++;
+        else if (g + 1 >= CHARRNN_SPLIT_WINDOW)
+            s->slow = CHARRNN_SPLIT_MAX_SLOW + 1;     /* the helper never came */
     } else {
+        s->arrived = 1;
         t0 = charrnn_split_now();
         while (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE) != g)
             charrnn_split_pause();
