@@ -44,7 +44,7 @@
 #define CHARRNN_SPLIT_CLAIM_NS 1000        /* main waits this long for the helper's claim */
 #define CHARRNN_SPLIT_LATE_NS 30000        /* a claimed half this late makes a slow step */
 #define CHARRNN_SPLIT_SPIN_NS 3000000      /* helper: pause-spin this long after its last step, */
-#define CHARRNN_SPLIT_YIELD_NS 20000000    /* then yield the core until this, then nap */
+#define CHARRNN_SPLIT_YIELD_NS 200000000   /* then yield the core until this, then nap */
 #define CHARRNN_SPLIT_NAP_NS 50000
 #define CHARRNN_SPLIT_WINDOW 256           /* steps per window of the fallback rule */
 #define CHARRNN_SPLIT_MAX_SLOW 3           /* slow steps a window tolerates */
