@@ -7,9 +7,12 @@
  * CHARRNN_SPLIT_CLAIM_NS: main claims the half and computes it itself. Both threads run
  * the same code on the same rows, so the results are the same bits whoever computes
  * them. Main falls back to one thread for the rest of the call when, within one window
- * of 256 steps, it had more than 3 slow steps (a half it took over, or a claimed half it
- * waited for longer than CHARRNN_SPLIT_LATE_NS), or when the helper has not claimed a
- * single half in the first 256 steps: the other core is busy elsewhere.
+ * of 256 steps, it waited more than 3 times for a claimed half longer than
+ * CHARRNN_SPLIT_LATE_NS, or took over more than half of the steps, or when the helper
+ * has not claimed a single half in the first 256 steps: the other core is busy
+ * elsewhere. A step taken over costs main only the CHARRNN_SPLIT_CLAIM_NS it waited,
+ * and a helper whose core is taken away for a moment (a timer, the hypervisor) makes
+ * a run of them; a late claimed half can cost main a scheduler's time slice.
  *
  * The helper spins (with the CPU's pause hint) while steps come, then yields, then
  * sleeps in short naps, so that a long pause between recurrences does not burn a core
@@ -42,12 +45,13 @@
 #endif
 
 #define CHARRNN_SPLIT_CLAIM_NS 1000        /* main waits this long for the helper's claim */
-#define CHARRNN_SPLIT_LATE_NS 30000        /* a claimed half this late makes a slow step */
+#define CHARRNN_SPLIT_LATE_NS 30000        /* a claimed half this late is late */
 #define CHARRNN_SPLIT_SPIN_NS 3000000      /* helper: pause-spin this long after its last step, */
 #define CHARRNN_SPLIT_YIELD_NS 200000000   /* then yield the core until this, then nap */
 #define CHARRNN_SPLIT_NAP_NS 50000
 #define CHARRNN_SPLIT_WINDOW 256           /* steps per window of the fallback rule */
-#define CHARRNN_SPLIT_MAX_SLOW 3           /* slow steps a window tolerates */
+#define CHARRNN_SPLIT_MAX_LATE 3           /* late halves a window tolerates */
+#define CHARRNN_SPLIT_MAX_TAKEN 128        /* halves taken over a window tolerates */
 
 /* test_mode (tests/test_split.py): 0 normal; 1 the helper never claims a half; 2 the
  * helper claims and then stalls 60 us before computing; 3 the helper claims after a
@@ -65,7 +69,7 @@ typedef struct {
     _Alignas(64) charrnn_split_work work;
     void *job;
     int test_mode, active, started, arrived;
-    int64_t next, slow;
+    int64_t next, late, taken;
     int64_t stats[4];    /* steps, halves the helper computed, halves main took over,
                             the step main fell back to one thread at (-1: never) */
 #if CHARRNN_SPLIT_THREADS
@@ -168,7 +172,7 @@ static void charrnn_split_step(charrnn_split *s)
     __atomic_store_n(&s->published, g, __ATOMIC_RELEASE);
     s->work(s->job, 0);
     /* Until the helper first claims a half (a new thread may wait milliseconds for a
-     * core), main neither waits for it nor counts the steps it takes over as slow;
+     * core), main neither waits for it nor counts the steps it takes over;
      * a helper that has not come within a window's steps counts as never coming. */
     t0 = charrnn_split_now();
     while ((s->arrived || s->test_mode == 4)
@@ -180,10 +184,7 @@ static void charrnn_split_step(charrnn_split *s)
                                     __ATOMIC_ACQUIRE)) {
         s->work(s->job, 1);                   /* the helper is late: do it here */
         s->stats[2]++;
-        if (s->arrived)
-            s->slow++;
-        else if (g + 1 >= CHARRNN_SPLIT_WINDOW)
-            s->slow = CHARRNN_SPLIT_MAX_SLOW + 1;     /* the helper never came */
+        s->taken += s->arrived;
     } else {
         s->arrived = 1;
         t0 = charrnn_split_now();
@@ -191,15 +192,16 @@ static void charrnn_split_step(charrnn_split *s)
             charrnn_split_pause();
         s->stats[1]++;
         if (charrnn_split_now() - t0 > CHARRNN_SPLIT_LATE_NS)
-            s->slow++;
+            s->late++;
     }
-    if (s->slow > CHARRNN_SPLIT_MAX_SLOW && s->test_mode < 3) {
+    if ((s->late > CHARRNN_SPLIT_MAX_LATE || s->taken > CHARRNN_SPLIT_MAX_TAKEN
+         || (!s->arrived && s->next == CHARRNN_SPLIT_WINDOW)) && s->test_mode < 3) {
         s->active = 0;                        /* the other core is busy: one thread */
         s->stats[3] = g;
         __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
     }
     if (s->next % CHARRNN_SPLIT_WINDOW == 0)
-        s->slow = 0;
+        s->late = s->taken = 0;
 #else
     s->work(s->job, 0);
     s->work(s->job, 1);
