@@ -6,13 +6,14 @@
  * that is late (preempted, sleeping, not started) never holds main up by more than
  * CHARRNN_SPLIT_CLAIM_NS: main claims the half and computes it itself. Both threads run
  * the same code on the same rows, so the results are the same bits whoever computes
- * them. Main falls back to one thread for the rest of the call when, within one window
- * of 256 steps, it waited more than 3 times for a claimed half longer than
- * CHARRNN_SPLIT_LATE_NS, or took over more than half of the steps, or when the helper
- * has not claimed a single half in the first 256 steps: the other core is busy
- * elsewhere. A step taken over costs main only the CHARRNN_SPLIT_CLAIM_NS it waited,
- * and a helper whose core is taken away for a moment (a timer, the hypervisor) makes
- * a run of them; a late claimed half can cost main a scheduler's time slice.
+ * them. Main counts the time it lost: the waits for a claim before taking a half over
+ * (CHARRNN_SPLIT_CLAIM_NS at most) and the whole wait for a claimed half that came
+ * later than CHARRNN_SPLIT_LATE_NS (a helper preempted in the middle of its half can
+ * cost a scheduler's time slice). It falls back to one thread for the rest of the call
+ * when the time lost within a window of 256 steps exceeds 1/16 of the window's time so
+ * far (but at least 0.5 ms), or when the helper has not claimed a single half in the first 256 steps: the
+ * other core is busy elsewhere. A helper off its core for a moment (a timer, the
+ * hypervisor) costs a few take-overs, about 1 us each, and no fallback.
  *
  * The helper spins (with the CPU's pause hint) while steps come, then yields, then
  * sleeps in short naps, so that a long pause between recurrences does not burn a core
@@ -50,8 +51,8 @@
 #define CHARRNN_SPLIT_YIELD_NS 200000000   /* then yield the core until this, then nap */
 #define CHARRNN_SPLIT_NAP_NS 50000
 #define CHARRNN_SPLIT_WINDOW 256           /* steps per window of the fallback rule */
-#define CHARRNN_SPLIT_MAX_LATE 3           /* late halves a window tolerates */
-#define CHARRNN_SPLIT_MAX_TAKEN 128        /* halves taken over a window tolerates */
+#define CHARRNN_SPLIT_MAX_LOST 16          /* fall back past 1/16 of a window's time lost */
+#define CHARRNN_SPLIT_MIN_WINDOW_NS 500000 /* (counting at least this much time) */
 
 /* test_mode (tests/test_split.py): 0 normal; 1 the helper never claims a half; 2 the
  * helper claims and then stalls 60 us before computing; 3 the helper claims after a
@@ -69,7 +70,7 @@ typedef struct {
     _Alignas(64) charrnn_split_work work;
     void *job;
     int test_mode, active, started, arrived;
-    int64_t next, late, taken;
+    int64_t next, lost, window_t0;
     int64_t stats[4];    /* steps, halves the helper computed, halves main took over,
                             the step main fell back to one thread at (-1: never) */
 #if CHARRNN_SPLIT_THREADS
@@ -161,7 +162,7 @@ static int charrnn_split_start(charrnn_split *s, charrnn_split_work work, void *
 static void charrnn_split_step(charrnn_split *s)
 {
 #if CHARRNN_SPLIT_THREADS
-    int64_t g, t0, expect;
+    int64_t g, t0, expect, waited, window;
     if (!s->active) {
         s->work(s->job, 0);
         s->work(s->job, 1);
@@ -169,6 +170,10 @@ static void charrnn_split_step(charrnn_split *s)
     }
     g = s->next++;
     s->stats[0]++;
+    if (g % CHARRNN_SPLIT_WINDOW == 0) {
+        s->lost = 0;
+        s->window_t0 = charrnn_split_now();
+    }
     __atomic_store_n(&s->published, g, __ATOMIC_RELEASE);
     s->work(s->job, 0);
     /* Until the helper first claims a half (a new thread may wait milliseconds for a
@@ -179,29 +184,31 @@ static void charrnn_split_step(charrnn_split *s)
            && __atomic_load_n(&s->claimed, __ATOMIC_ACQUIRE) != g
            && (s->test_mode == 4 || charrnn_split_now() - t0 < CHARRNN_SPLIT_CLAIM_NS))
         charrnn_split_pause();
+    waited = charrnn_split_now() - t0;
     expect = g - 1;
     if (__atomic_compare_exchange_n(&s->claimed, &expect, g, 0, __ATOMIC_ACQ_REL,
                                     __ATOMIC_ACQUIRE)) {
         s->work(s->job, 1);                   /* the helper is late: do it here */
         s->stats[2]++;
-        s->taken += s->arrived;
+        s->lost += waited;
     } else {
         s->arrived = 1;
         t0 = charrnn_split_now();
         while (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE) != g)
             charrnn_split_pause();
         s->stats[1]++;
-        if (charrnn_split_now() - t0 > CHARRNN_SPLIT_LATE_NS)
-            s->late++;
+        t0 = charrnn_split_now() - t0;
+        if (t0 > CHARRNN_SPLIT_LATE_NS)
+            s->lost += t0;
     }
-    if ((s->late > CHARRNN_SPLIT_MAX_LATE || s->taken > CHARRNN_SPLIT_MAX_TAKEN
+    window = charrnn_split_now() - s->window_t0;
+    window = window > CHARRNN_SPLIT_MIN_WINDOW_NS ? window : CHARRNN_SPLIT_MIN_WINDOW_NS;
+    if ((s->lost * CHARRNN_SPLIT_MAX_LOST > window
          || (!s->arrived && s->next == CHARRNN_SPLIT_WINDOW)) && s->test_mode < 3) {
         s->active = 0;                        /* the other core is busy: one thread */
         s->stats[3] = g;
         __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
     }
-    if (s->next % CHARRNN_SPLIT_WINDOW == 0)
-        s->late = s->taken = 0;
 #else
     s->work(s->job, 0);
     s->work(s->job, 1);

@@ -79,8 +79,8 @@ def test_two_threads_give_the_bits_of_one(forced, monkeypatch, case, mode):
     assert stats["steps"] == stats["helper halves"] + stats["taken over"], stats
     if mode == 1:            # no helper in the first 256 steps: one thread from then on
         assert stats["fell back at"] == 255 and stats["helper halves"] == 0, stats
-    if mode == 2:            # four slow steps after the helper came, or it never came
-        assert 3 <= stats["fell back at"] <= 255, stats
+    if mode == 2:            # 60 us lost on a step after the helper came, or it never came
+        assert 0 <= stats["fell back at"] <= 255, stats
     if mode in (1, 2):
         assert stats["steps"] == stats["fell back at"] + 1, stats
     if mode >= 3:            # every step of forward and backward, never a fallback
