@@ -7,13 +7,13 @@
  * CHARRNN_SPLIT_CLAIM_NS: main claims the half and computes it itself. Both threads run
  * the same code on the same rows, so the results are the same bits whoever computes
  * them. Main counts the time it lost: the waits for a claim before taking a half over
- * (CHARRNN_SPLIT_CLAIM_NS at most) and the whole wait for a claimed half that came
+ * (CHARRNN_SPLIT_CLAIM_NS at most, and only after a step the helper computed) and the whole wait for a claimed half that came
  * later than CHARRNN_SPLIT_LATE_NS (a helper preempted in the middle of its half can
  * cost a scheduler's time slice). It falls back to one thread for the rest of the call
- * when the time lost within a window of 256 steps exceeds 1/16 of the window's time so
+ * when the time lost within a window of 256 steps exceeds 1/32 of the window's time so
  * far (but at least 0.5 ms), or when the helper has not claimed a single half in the first 256 steps: the
  * other core is busy elsewhere. A helper off its core for a moment (a timer, the
- * hypervisor) costs a few take-overs, about 1 us each, and no fallback.
+ * hypervisor) costs one take-over, 1 us, and no fallback.
  *
  * The helper spins (with the CPU's pause hint) while steps come, then yields, then
  * sleeps in short naps, so that a long pause between recurrences does not burn a core
@@ -51,7 +51,7 @@
 #define CHARRNN_SPLIT_YIELD_NS 200000000   /* then yield the core until this, then nap */
 #define CHARRNN_SPLIT_NAP_NS 50000
 #define CHARRNN_SPLIT_WINDOW 256           /* steps per window of the fallback rule */
-#define CHARRNN_SPLIT_MAX_LOST 16          /* fall back past 1/16 of a window's time lost */
+#define CHARRNN_SPLIT_MAX_LOST 32          /* fall back past 1/32 of a window's time lost */
 #define CHARRNN_SPLIT_MIN_WINDOW_NS 500000 /* (counting at least this much time) */
 
 /* test_mode (tests/test_split.py): 0 normal; 1 the helper never claims a half; 2 the
@@ -69,7 +69,7 @@ typedef struct {
     /* main's own state (the helper only reads work, job and test_mode) */
     _Alignas(64) charrnn_split_work work;
     void *job;
-    int test_mode, active, started, arrived;
+    int test_mode, active, started, arrived, present;
     int64_t next, lost, window_t0;
     int64_t stats[4];    /* steps, halves the helper computed, halves main took over,
                             the step main fell back to one thread at (-1: never) */
@@ -176,11 +176,12 @@ static void charrnn_split_step(charrnn_split *s)
     }
     __atomic_store_n(&s->published, g, __ATOMIC_RELEASE);
     s->work(s->job, 0);
-    /* Until the helper first claims a half (a new thread may wait milliseconds for a
-     * core), main neither waits for it nor counts the steps it takes over;
-     * a helper that has not come within a window's steps counts as never coming. */
+    /* Main waits for a claim only if the helper computed the step before: a helper
+     * that has not started yet (a new thread may wait milliseconds for a core) or is
+     * off its core costs main nothing until it claims a half again. A helper that has
+     * not come within a window's steps counts as never coming. */
     t0 = charrnn_split_now();
-    while ((s->arrived || s->test_mode == 4)
+    while ((s->present || s->test_mode == 4)
            && __atomic_load_n(&s->claimed, __ATOMIC_ACQUIRE) != g
            && (s->test_mode == 4 || charrnn_split_now() - t0 < CHARRNN_SPLIT_CLAIM_NS))
         charrnn_split_pause();
@@ -191,8 +192,9 @@ static void charrnn_split_step(charrnn_split *s)
         s->work(s->job, 1);                   /* the helper is late: do it here */
         s->stats[2]++;
         s->lost += waited;
+        s->present = 0;
     } else {
-        s->arrived = 1;
+        s->arrived = s->present = 1;
         t0 = charrnn_split_now();
         while (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE) != g)
             charrnn_split_pause();
