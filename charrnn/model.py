@@ -310,7 +310,11 @@ class CharRNN:
     num_threads : int, optional
         Threads that share the streams of a minibatch (default: the cores this process
         may use). Results do not depend on it: the streams' gradients are summed in a
-        fixed order. With ``batch_size=1`` there is one thread.
+        fixed order. With ``batch_size=1``, the seeds' model (``cell="rnn"``, one layer)
+        and ``Whh`` of 256 KB or more (H >= 182 in float64, 256 in float32), two threads
+        share the rows of each recurrence step, with the same bits as one; when the
+        second core is busy elsewhere it falls back to one thread for the rest of the
+        ``fit`` call. Otherwise batch 1 runs on one thread.
 
     Attributes
     ----------
@@ -610,8 +614,9 @@ class CharRNN:
                          lambda v: _below_one(v, "decay_rate"))
     eps = _option("eps", "RMSProp's and Adam's epsilon, > 0.",
                   lambda v: check.real(v, "eps", positive=True))
-    num_threads = _option("num_threads", "Threads that share a minibatch's streams "
-                          "(setting None: the cores this process may use).",
+    num_threads = _option("num_threads", "Threads that share a minibatch's streams, or "
+                          "a large batch-1 model's recurrence (setting None: the cores "
+                          "this process may use).",
                           lambda v: _available_cores() if v is None
                           else check.integer(v, "num_threads", minimum=1))
 

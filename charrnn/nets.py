@@ -34,6 +34,22 @@ CELLS = tuple(_stack.CELLS)
 
 Layout = List[Tuple[str, Tuple[int, ...], int]]
 
+#: Batch-1 training of the seeds' model runs its recurrence on two threads (rows of
+#: ``Whh`` split between them, csrc/split.h) when ``num_threads >= 2`` and ``Whh`` has
+#: at least this many bytes. Private: tests lower it to split small models.
+_SPLIT_MIN_BYTES = 256 * 1024
+#: split.h's test_mode (tests only): 1 the helper never comes, 2 it is always late,
+#: 3 the halves go to either thread at random and there is no fallback, 4 the helper
+#: computes every second half.
+_SPLIT_TEST = 0
+
+
+def _split_rows(H: int, B: int, itemsize: int, num_threads: int) -> int:
+    """The first row of the helper thread's half (a multiple of 8), or 0: one thread."""
+    if B != 1 or num_threads < 2 or H * H * itemsize < _SPLIT_MIN_BYTES:
+        return 0
+    return H // 16 * 8
+
 
 def _views(flat: np.ndarray, layout: Layout) -> Tuple[np.ndarray, ...]:
     return tuple(flat[o:o + math.prod(s)].reshape(s) for _, s, o in layout)
@@ -119,7 +135,8 @@ class SeedsNet:
             eps, ws.threads, lr_schedule=_stack.LR_SCHEDULES[lr_schedule],
             warmup_iters=warmup_iters, decay_iters=decay_iters or 0, min_lr=min_lr or 0.0,
             lr_decay=lr_decay, decay_every=decay_every,
-            clip_norm=-1.0 if clip_norm is None else clip_norm)
+            clip_norm=-1.0 if clip_norm is None else clip_norm,
+            split_rows=ws.split_rows, split_test=_SPLIT_TEST, split_stats=ws.split_stats)
 
     # -- one stream ------------------------------------------------------------------
 
@@ -169,6 +186,8 @@ class _SeedsWorkspace:
         self.WhhT, self.WhyT = np.empty((H, H), dtype), np.empty((H, V), dtype)
         self.window, self.group_loss = np.empty((NG, 2 * T * G), np.int32), np.empty(NG)
         self.threads = min(num_threads, NG)
+        self.split_rows = _split_rows(H, B, np.dtype(dtype).itemsize, num_threads)
+        self.split_stats = np.zeros(4, np.int64)   # see train_loop
 
 
 class StackNet:

@@ -52,6 +52,15 @@ cdef extern from "vecmath.h" nogil:
     double exp_shift_sum_d(double *x, double m, Py_ssize_t n)
     float exp_shift_sum_f(float *x, float m, Py_ssize_t n)
 
+cdef extern from "split.h" nogil:
+    ctypedef void (*charrnn_split_work)(void *job, int half) noexcept nogil
+    ctypedef struct charrnn_split:
+        pass
+    int charrnn_split_start(charrnn_split *s, charrnn_split_work work, void *job,
+                            int test_mode)
+    void charrnn_split_step(charrnn_split *s)
+    void charrnn_split_finish(charrnn_split *s, int64_t *stats)
+
 ctypedef fused index_t:
     uint8_t
     uint16_t
@@ -102,13 +111,25 @@ cdef inline void matvec(floating *y, const floating *A, const floating *AT,
     # A row after row, the order the L2 and L3 prefetchers serve best. Measured in the
     # training loop: row form faster at 80 kB (H=100 float64), dot form from 128 kB
     # (H=128: +6%, H=256: +8%, H=512 recurrence alone: 1.8x).
-    if m * n * <Py_ssize_t>sizeof(floating) > 100000:
-        if floating is double:
-            gemv_d(y, A, x, m, n)
-        else:
-            gemv_f(y, A, x, m, n)
+    if gemv_form(m, n, sizeof(floating)):
+        gemv(y, A, x, m, n)
     else:
         rowacc(y, x, 1, AT, m, n, m)
+
+
+cdef inline bint gemv_form(Py_ssize_t m, Py_ssize_t n, size_t itemsize) noexcept nogil:
+    # whether matvec takes the dot form for an (m, n) matrix
+    return m * n * <Py_ssize_t>itemsize > 100000
+
+
+cdef inline void gemv(floating *y, const floating *A, const floating *x, Py_ssize_t m,
+                      Py_ssize_t n) noexcept nogil:
+    # y += A @ x, A (m, n): rows 8 at a time, each row's sum in one order whatever m,
+    # so that any split of the rows at a multiple of 8 gives the same bits
+    if floating is double:
+        gemv_d(y, A, x, m, n)
+    else:
+        gemv_f(y, A, x, m, n)
 
 
 cdef inline void transpose(floating *Bt, const floating *B, Py_ssize_t m,
@@ -183,29 +204,117 @@ cdef inline double softmax_forward(floating *p, Py_ssize_t V) noexcept nogil:
 # lossfun_forward / lossfun_backward: a whole sequence (the seeds' lossFun)
 # ---------------------------------------------------------------------------
 
+cdef inline void input_column(floating *h, const floating *Wxh, const floating *bh,
+                              Py_ssize_t x, Py_ssize_t r0, Py_ssize_t r1,
+                              Py_ssize_t V) noexcept nogil:
+    # h[i] = Wxh[i, x] + bh[i] for r0 <= i < r1: Wxh @ onehot(x) is a column
+    cdef Py_ssize_t i
+    for i in range(r0, r1):
+        h[i] = Wxh[i * V + x] + bh[i]
+
+
+cdef inline void activate_backward(floating *d, const floating *h, Py_ssize_t n,
+                                   int activation) noexcept nogil:
+    # d = act'(.) * d in place (dhraw), from the activations h (n,)
+    cdef Py_ssize_t i
+    if activation == ACT_TANH:
+        for i in range(n):
+            d[i] = (1 - h[i] * h[i]) * d[i]             # through tanh
+    else:
+        for i in range(n):
+            d[i] = (h[i] * (1 - h[i])) * d[i]           # through the sigmoid
+
+
+# ---------------------------------------------------------------------------
+# The recurrence of one stream on two threads (split.h): a step's rows [0, rows) on
+# the calling thread, [rows, H) on the helper, rows a multiple of 8. Each half runs
+# the kernels' own loops on its rows (gemv's 8-row blocks are the same blocks), so
+# the bits are those of one thread.
+# ---------------------------------------------------------------------------
+
+cdef struct SplitJob:
+    # the step (set by the calling thread before each step) and the sequence's arrays,
+    # untyped so that one C function serves both dtypes
+    bint forward
+    Py_ssize_t t, T, H, V, rows, itemsize
+    int activation
+    const int32_t *inputs
+    void *hs                    # (T+1, H)
+    void *dh                    # (T, H)
+    void *dhnext                # (H,)
+    const void *Wxh             # (H, V)
+    const void *Whh             # (H, H)
+    const void *WhhT            # (H, H)
+    const void *bh              # (H,)
+
+
+cdef void split_half_typed(const SplitJob *j, int half, floating *hs, floating *dh,
+                           floating *dhnext, const floating *Wxh, const floating *Whh,
+                           const floating *WhhT, const floating *bh) noexcept nogil:
+    # Forward step t: h_t = act(Wxh[:, x] + Whh @ h_{t-1} + bh) on this half's rows.
+    # Backward step t (bptt full): dhnext = Whh.T @ dhraw[t+1] (zero at t = T-1), then
+    # dhraw[t] = act'(h_t) * (dh[t] + dhnext), on this half's rows; lossfun_backward's
+    # loop does the same per step, the product at the end of the step before.
+    cdef Py_ssize_t i, t = j.t, H = j.H
+    cdef Py_ssize_t r0 = 0 if half == 0 else j.rows
+    cdef Py_ssize_t r1 = j.rows if half == 0 else H
+    cdef floating *y
+    if j.forward:
+        y = hs + (t + 1) * H
+        input_column(y, Wxh, bh, j.inputs[t], r0, r1, j.V)
+        gemv(y + r0, Whh + r0 * H, hs + t * H, r1 - r0, H)     # h += Whh @ hs[t-1]
+        activate(y + r0, r1 - r0, j.activation)
+    else:
+        y = dh + t * H
+        memset(dhnext + r0, 0, (r1 - r0) * sizeof(floating))
+        if t < j.T - 1:
+            gemv(dhnext + r0, WhhT + r0 * H, y + H, r1 - r0, H)   # Whh.T @ dhraw[t+1]
+        for i in range(r0, r1):
+            y[i] += dhnext[i]                          # dh = Why.T @ dy + dhnext
+        activate_backward(y + r0, hs + (t + 1) * H + r0, r1 - r0, j.activation)
+
+
+cdef void split_half(void *job, int half) noexcept nogil:
+    # charrnn_split_work: one half of the current step, in the job's dtype
+    cdef const SplitJob *j = <const SplitJob *>job
+    if j.itemsize == sizeof(double):
+        split_half_typed(j, half, <double *>j.hs, <double *>j.dh, <double *>j.dhnext,
+                         <const double *>j.Wxh, <const double *>j.Whh,
+                         <const double *>j.WhhT, <const double *>j.bh)
+    else:
+        split_half_typed(j, half, <float *>j.hs, <float *>j.dh, <float *>j.dhnext,
+                         <const float *>j.Wxh, <const float *>j.Whh,
+                         <const float *>j.WhhT, <const float *>j.bh)
+
+
 cdef double lossfun_forward(floating *hs, floating *ps,
                             const int32_t *inputs, const int32_t *targets,
                             const floating *hprev,
                             const floating *Wxh, const floating *Whh, const floating *WhhT,
                             const floating *WhyT, const floating *bh, const floating *by,
                             Py_ssize_t T, Py_ssize_t G, Py_ssize_t H, Py_ssize_t V,
-                            int activation) noexcept nogil:
+                            int activation, charrnn_split *team=NULL,
+                            SplitJob *job=NULL) noexcept nogil:
     # G streams side by side (G = 1: the seeds' lossFun). Row r = t * G + g is
     # stream g at step t:  inputs, targets (T, G);  hprev (G, H);
     # hs (T+1, G, H): hs[0] = hprev, hs[t+1] = h_t;  ps (T, G, V): probabilities.
     # WhhT (H, H), WhyT (H, V): Whh and Why transposed.
+    # team, job (G = 1 only): the recurrence's rows split between two threads.
     # Returns the summed cross-entropy loss of all T * G predictions.
-    cdef Py_ssize_t t, g, i, r, x, TG = T * G
+    cdef Py_ssize_t t, g, r, TG = T * G
     cdef floating *h
     cdef floating *p
     cdef double loss = 0, lse, y_target
     memcpy(hs, hprev, G * H * sizeof(floating))
     for t in range(T):                                  # the recurrence
         h = hs + (t + 1) * G * H
+        if team != NULL:
+            job.forward = True
+            job.t = t
+            charrnn_split_step(team)
+            continue
         for g in range(G):
-            x = inputs[t * G + g]
-            for i in range(H):                          # Wxh @ onehot(x) is a column
-                h[g * H + i] = Wxh[i * V + x] + bh[i]
+            input_column(h + g * H, Wxh, bh, inputs[t * G + g], 0, H, V)
         if G == 1:                                      # h += Whh @ hs[t-1]
             matvec(h, Whh, WhhT, hs + t * H, H, H)
         else:                                           # (G rows share each pass)
@@ -228,11 +337,13 @@ cdef void lossfun_backward(floating *dWxh, floating *dWhh, floating *dWhy,
                            const floating *hs, const int32_t *inputs, const int32_t *targets,
                            const floating *Whh, const floating *WhhT, const floating *Why,
                            Py_ssize_t T, Py_ssize_t G, Py_ssize_t H, Py_ssize_t V,
-                           int activation, bint bptt_full) noexcept nogil:
+                           int activation, bint bptt_full, charrnn_split *team=NULL,
+                           SplitJob *job=NULL) noexcept nogil:
     # Adds the gradients of the loss into dWxh (H, V), dWhh (H, H), dWhy (V, H),
     # dbh (H,), dby (V,), summed over the G streams.  Layouts as lossfun_forward;
     # ps (T, G, V) is overwritten with dy, dh (T, G, H) with dhraw, dhnext is (G, H).
     # bptt_full=False is Elman's network: hs[t-1] is a constant input, no dhnext.
+    # team, job: as lossfun_forward (G = 1, bptt_full only).
     cdef Py_ssize_t t, i, v, x, r, TG = T * G, GH = G * H
     cdef floating *dy
     cdef floating *d
@@ -248,15 +359,15 @@ cdef void lossfun_backward(floating *dWxh, floating *dWhh, floating *dWhy,
     for t in range(T - 1, -1, -1):                      # the recurrence, backwards
         d = dh + t * GH
         h = hs + (t + 1) * GH
+        if team != NULL and bptt_full:
+            job.forward = False
+            job.t = t
+            charrnn_split_step(team)
+            continue
         if bptt_full:
             for i in range(GH):
                 d[i] += dhnext[i]                       # dh = Why.T @ dy + dhnext
-        if activation == ACT_TANH:
-            for i in range(GH):
-                d[i] = (1 - h[i] * h[i]) * d[i]         # dhraw, through tanh
-        else:
-            for i in range(GH):
-                d[i] = (h[i] * (1 - h[i])) * d[i]       # dhraw, through the sigmoid
+        activate_backward(d, h, GH, activation)         # dhraw
         if bptt_full and t > 0:
             memset(dhnext, 0, GH * sizeof(floating))
             if G == 1:                                  # dhnext = Whh.T @ dhraw
@@ -329,10 +440,12 @@ cdef double group_loss_and_grad(floating *grad, floating *hs, floating *ps, floa
                                const floating *flat, const floating *WhhT,
                                const floating *WhyT, Py_ssize_t T, Py_ssize_t G,
                                Py_ssize_t H, Py_ssize_t V, int activation,
-                               bint bptt_full) noexcept nogil:
+                               bint bptt_full, charrnn_split *team=NULL,
+                               SplitJob *job=NULL) noexcept nogil:
     # Loss and gradient (into grad (P,), zeroed here) of streams b0 .. b0+G-1 at
     # pointer p. Stream b is data[b*L : (b+1)*L]; hprev (G, H) are their states.
     # window (2, T, G) int32 scratch; the other scratch as lossfun_forward/backward.
+    # team, job: the recurrence on two threads (G = 1), see lossfun_forward.
     cdef Py_ssize_t t, g, P = H * V + H * H + V * H + H + V
     cdef int32_t *inputs = window
     cdef int32_t *targets = window + T * G
@@ -348,12 +461,12 @@ cdef double group_loss_and_grad(floating *grad, floating *hs, floating *ps, floa
             targets[t * G + g] = data[(b0 + g) * L + p + t + 1]
     memset(grad, 0, P * sizeof(floating))
     loss = lossfun_forward(hs, ps, inputs, targets, hprev, Wxh, Whh, WhhT, WhyT, bh, by,
-                           T, G, H, V, activation)
+                           T, G, H, V, activation, team, job)
     if isfinite(loss):
         lossfun_backward(grad, grad + H * V, grad + H * V + H * H,
                          grad + H * V + H * H + V * H, grad + P - V,
                          ps, dh, dhnext, hs, inputs, targets, Whh, WhhT, Why,
-                         T, G, H, V, activation, bptt_full)
+                         T, G, H, V, activation, bptt_full, team, job)
     return loss
 
 
@@ -375,7 +488,8 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
                double beta1, double beta2, double eps, int num_threads,
                int lr_schedule=LR_CONSTANT, int64_t warmup_iters=0, int64_t decay_iters=0,
                double min_lr=0, double lr_decay=1, int64_t decay_every=1,
-               double clip_norm=-1):
+               double clip_norm=-1, Py_ssize_t split_rows=0, int split_test=0,
+               int64_t[::1] split_stats=None):
     """Run len(loss_out) training iterations of the seeds' main loop on B streams.
 
     The text is split into B = hprev.shape[0] contiguous streams of L = N // B
@@ -388,6 +502,14 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
     The learning rate of update n is ``lr_at(n)`` of the schedule given by the
     keyword arguments (see optim.pxi); ``clip_norm >= 0`` clips the gradient's global
     norm after the element-wise clip. The defaults are the seeds' constant rate.
+
+    ``split_rows > 0`` (B = 1, a multiple of 8 below H, ``Whh`` large enough for the
+    dot form of matvec; otherwise ignored) runs the recurrence on two threads, rows
+    ``[0, split_rows)`` on this one and the rest on a helper started for this call
+    (split.h), with the same results as one thread. ``split_stats`` (4,) int64, if
+    given, receives the steps split, the halves the helper computed, the halves this
+    thread took over and the step it fell back to one thread at (-1: never);
+    ``split_test`` is split.h's test_mode.
 
     Returns ``(iterations_done, p, n, smooth_loss, epochs_wrapped, status)``. It stops
     early (iterations_done < len(loss_out)) with status 1 at a non-finite loss, before
@@ -406,7 +528,23 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
     cdef int status = 0
     cdef Schedule sched = make_schedule(lr, lr_schedule, warmup_iters, decay_iters, min_lr,
                                         lr_decay, decay_every)
+    cdef charrnn_split team
+    cdef SplitJob job
+    cdef charrnn_split *split = NULL
+    cdef int64_t *stats = NULL
+    if split_stats is not None and split_stats.shape[0] >= 4:
+        stats = &split_stats[0]
+    if (split_rows > 0 and split_rows % 8 == 0 and split_rows < H and B == 1 and NG == 1
+            and gemv_form(H, H, sizeof(floating))):
+        job = SplitJob(forward=True, t=0, T=T, H=H, V=V, rows=split_rows,
+                       itemsize=sizeof(floating), activation=activation,
+                       inputs=&window[0, 0], hs=&hs[0, 0], dh=&dh[0, 0],
+                       dhnext=&dhnext[0, 0], Wxh=&flat[0], Whh=Whh, WhhT=&WhhT[0, 0],
+                       bh=Why + V * H)
+        split = &team
     with nogil:
+        if split != NULL:
+            charrnn_split_start(split, split_half, &job, split_test)
         for k in range(n_iter):
             if walk(&p, &reset, n, T, L, wrap, reset_each_epoch) and n > 0:
                 wrapped += 1
@@ -421,7 +559,8 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
                 group_loss[0] = group_loss_and_grad(
                     &grads[0, 0], &hs[0, 0], &ps[0, 0], &dh[0, 0], &dhnext[0, 0],
                     &window[0, 0], &data[0], L, 0, p, &hprev[0, 0], &flat[0],
-                    &WhhT[0, 0], &WhyT[0, 0], T, B, H, V, activation, bptt_full)
+                    &WhhT[0, 0], &WhyT[0, 0], T, B, H, V, activation, bptt_full,
+                    split, &job)
             else:
                 # round robin: the last, smaller group does not unbalance the threads
                 for grp in prange(NG, num_threads=num_threads, schedule="static", chunksize=1):
@@ -454,6 +593,8 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
             p += T
             n += 1
             done += 1
+        if split != NULL:
+            charrnn_split_finish(split, stats)
     return done, p, n, smooth_loss, wrapped, status
 
 
