@@ -33,6 +33,7 @@ import numpy as np
 
 from . import _cliutil as _util
 from . import data as _data
+from . import nets as _nets
 from . import reference
 from .core import sample as _charrnn_sample
 from .model import CharRNN
@@ -654,13 +655,20 @@ def _seed_tasks(text, chars, hidden_sizes, extras, threads):
     tasks = []
     ref_train = {}
     for H in hidden_sizes:
-        model = CharRNN(chars, H, SEQ_LENGTH, seed=0)
+        # one thread, as row_model assumes: from W_hh of 1 MiB on, batch-1 training
+        # splits each step's rows between two threads where it may (the next row)
+        model = CharRNN(chars, H, SEQ_LENGTH, seed=0, num_threads=1)
         model.set_text(text)
         trainer = _ReferenceTrainer(text, chars, H)
         row = _Task("train", H, "float64", _fit_timer(model), trainer, SEQ_LENGTH,
                     model=row_model("train", H, len(chars)))
         ref_train[H] = row
         tasks.append(row)
+        if threads >= 2 and _nets._split_rows(H, 1, 8, 2):
+            split = CharRNN(chars, H, SEQ_LENGTH, seed=0, num_threads=2)
+            split.set_text(text)
+            tasks.append(_Task("train", H, "float64 split 2 threads", _fit_timer(split),
+                               None, SEQ_LENGTH, reference_row=row))
 
         # sampling with weights trained a little, so that the distribution is not flat
         model.fit(20)
@@ -923,7 +931,8 @@ def run_bench(path=None, hidden_sizes=(32, 100, 256, 512), rounds=5, target_seco
             row["torch"] = _summary(task.torch)
             row["torch_ratio"] = _summary([c / t for c, t in zip(task.charrnn, task.torch)])
             row["torch_units"] = task.n_torch
-        row["roofline"] = _row_roofline(task, roof)
+        if task.model is not None:  # no model of the split batch-1 rows
+            row["roofline"] = _row_roofline(task, roof)
         rows.append(row)
     load = watch.stop()
     load["spread"] = max(r["charrnn"]["max"] / r["charrnn"]["min"] for r in rows) \

@@ -311,7 +311,7 @@ class CharRNN:
         Threads that share the streams of a minibatch (default: the cores this process
         may use). Results do not depend on it: the streams' gradients are summed in a
         fixed order. With ``batch_size=1``, the seeds' model (``cell="rnn"``, one layer)
-        and ``Whh`` of 256 KB or more (H >= 182 in float64, 256 in float32), two threads
+        and ``Whh`` of 1 MiB or more (H >= 363 in float64, 512 in float32), two threads
         share the rows of each recurrence step, with the same bits as one; when the
         second core is busy elsewhere it falls back to one thread for the rest of the
         ``fit`` call. Otherwise batch 1 runs on one thread.

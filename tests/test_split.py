@@ -137,13 +137,13 @@ def test_minibatches_and_stacked_cells_do_not_split(forced):
 
 
 @pytest.mark.parametrize("H, dtype, threads, B, rows", [
-    (256, "float64", 2, 1, 128),       # 512 kB: split
-    (200, "float64", 4, 1, 96),        # 320 kB: split at a multiple of 8
-    (256, "float64", 1, 1, 0),         # one thread allowed
-    (256, "float64", 2, 4, 0),         # minibatches use the threads for streams
-    (128, "float64", 2, 1, 0),         # 128 kB: below the threshold
-    (256, "float32", 2, 1, 128),       # 256 kB: the threshold itself
-    (248, "float32", 2, 1, 0),         # 240 kB
+    (512, "float64", 2, 1, 256),       # 2 MiB: split
+    (400, "float64", 4, 1, 200),       # 1.2 MiB: split at a multiple of 8
+    (512, "float64", 1, 1, 0),         # one thread allowed
+    (512, "float64", 2, 4, 0),         # minibatches use the threads for streams
+    (256, "float64", 2, 1, 0),         # 512 kB: below the threshold
+    (512, "float32", 2, 1, 256),       # 1 MiB: the threshold itself
+    (504, "float32", 2, 1, 0),         # just under 1 MiB
 ])
 def test_when_the_split_is_taken(H, dtype, threads, B, rows):
     assert nets._split_rows(H, B, np.dtype(dtype).itemsize, threads) == rows
