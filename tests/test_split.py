@@ -79,9 +79,15 @@ def test_two_threads_give_the_bits_of_one(forced, monkeypatch, case, mode):
     assert stats["steps"] == stats["helper halves"] + stats["taken over"], stats
     if mode == 1:            # no helper in the first 256 steps: one thread from then on
         assert stats["fell back at"] == 255 and stats["helper halves"] == 0, stats
-    if mode == 2:            # 60 us lost on a step after the helper came, or it never came
-        assert 0 <= stats["fell back at"] <= 255, stats
-    if mode in (1, 2):
+    if mode == 2:
+        # Each half the helper computes costs main 60 us, so main falls back within the
+        # first window; unless the helper, off its core (a loaded machine, a slow
+        # build), came too late to claim all but a few halves, which main then computed
+        # itself without waiting (the rule counts time lost, not take-overs).
+        fell = stats["fell back at"]
+        assert 0 <= fell <= 255 or (fell == -1 and stats["helper halves"] * 100
+                                    <= stats["steps"]), stats
+    if mode == 1 or (mode == 2 and stats["fell back at"] >= 0):
         assert stats["steps"] == stats["fell back at"] + 1, stats
     if mode >= 3:            # every step of forward and backward, never a fallback
         assert stats["fell back at"] == -1 and stats["steps"] == 120 * 2 * T, stats
