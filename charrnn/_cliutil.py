@@ -181,3 +181,11 @@ def argument(convert, expected, valid, requirement):
 #: AttributeError, KeyError, RecursionError, ...) is a bug in charrnn: its traceback
 #: is kept, to be reported.
 EXPECTED = (CLIError, ValueError, OSError, MemoryError, FloatingPointError, IndexError)
+
+
+def text_file_argument(parser):
+    """The optional FILE argument of the commands that train: a text file, or the corpus
+    that ships with charrnn."""
+    parser.add_argument("file", nargs="?",
+                        help="text file to train on (default: the small Shakespeare corpus "
+                             "that ships with charrnn)")

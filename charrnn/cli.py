@@ -38,7 +38,7 @@ from . import nets as _nets
 from . import presets as _presets
 from ._version import __version__
 from ._cliutil import (EXPECTED, CLIError, argument as _argument, check_memory, check_output, describe, reading as _reading,
-                       training_memory)
+                       text_file_argument, training_memory)
 from .model import SHAPE_OPTIONS, STARTS, CharRNN, load_with_meta
 from .schedule import SCHEDULES
 from .tune import add_parser as _add_tune
@@ -1100,9 +1100,7 @@ def _add_train(sub):
                     "print progress and a sample. With --checkpoint it saves as it goes and "
                     "on Ctrl-C; --resume continues exactly where a checkpoint stopped. "
                     "Defaults in [brackets].")
-    p.add_argument("file", nargs="?",
-                   help="text file to train on (default: the small Shakespeare corpus that "
-                        "ships with charrnn)")
+    text_file_argument(p)
     m = p.add_argument_group("model and optimizer (on --resume: taken from the checkpoint)")
     m.add_argument("--hidden-size", metavar="N", type=_positive_int, help="hidden units H [100]")
     m.add_argument("--seq-length", metavar="T", type=_positive_int,

@@ -777,7 +777,7 @@ def _mutations_possible(space):
 
 def add_parser(sub):
     """Add the ``tune`` command to the subparsers ``sub`` of ``charrnn``'s parser."""
-    from ._cliutil import argument
+    from ._cliutil import argument, text_file_argument
     positive = argument(int, "an integer", lambda v: v >= 1, ">= 1")
     seconds = argument(float, "a number", lambda v: math.isfinite(v) and v > 0,
                        "a finite number > 0")
@@ -791,9 +791,7 @@ def add_parser(sub):
                     "the best checkpoint to OUTPUT/best.npz. Runs on a local Ray "
                     "instance, or on a cluster with --address. Needs Ray Tune: pip "
                     "install 'charrnn-cython[tune]'. Defaults in [brackets].")
-    p.add_argument("file", nargs="?",
-                   help="text file to train on (default: the small Shakespeare corpus that "
-                        "ships with charrnn)")
+    text_file_argument(p)
     s = p.add_argument_group("the search")
     s.add_argument("--space", metavar="JSON",
                    help="search space: JSON, or a .json file, mapping options of charrnn "
