@@ -21,6 +21,8 @@ Switches (environment variables):
   CHARRNN_PORTABLE_C=1  the small matrix products on plain C loops instead of GCC vector
                         extensions (csrc/portable.h): the path MSVC always takes, so
                         that GCC and clang builds can test it
+  CHARRNN_SYMBOLS=1     the release build with symbols and line tables (-g, not
+                        stripped), for profiling with perf
   CHARRNN_ASAN=1        AddressSanitizer build (GCC, clang): -fsanitize=address
                         -fno-omit-frame-pointer -g, same optimisation as the release
                         build, so the same vector code and the same arithmetic are
@@ -44,6 +46,7 @@ def switch(name):
 
 
 DEBUG = switch("CHARRNN_DEBUG")
+SYMBOLS = switch("CHARRNN_SYMBOLS")
 ASAN = switch("CHARRNN_ASAN")
 PORTABLE_C = switch("CHARRNN_PORTABLE_C")
 NO_OPENMP = os.environ.get("CHARRNN_OPENMP", "") == "0"
@@ -128,6 +131,8 @@ def compile_flags(family, accepts=lambda flags: True):
         ldflags += ["-fsanitize=address"]
     elif DEBUG:
         cflags += ["-O0", "-g"]
+    elif SYMBOLS:
+        cflags += ["-O3", "-g"]
     else:
         # no debug information (Python's own CFLAGS often carry -g): a quarter the size
         cflags += ["-O3", "-g0"]

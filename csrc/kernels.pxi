@@ -228,7 +228,7 @@ cdef inline void activate_backward(floating *d, const floating *h, Py_ssize_t n,
 # ---------------------------------------------------------------------------
 # The recurrence of one stream on two threads (split.h): a step's rows [0, rows) on
 # the calling thread, [rows, H) on the helper, rows a multiple of 8. Each half runs
-# the kernels' own loops on its rows (gemv's 8-row blocks are the same blocks), so
+# the kernels' own loops on its rows (gemv sums each row on its own), so
 # the bits are those of one thread.
 # ---------------------------------------------------------------------------
 

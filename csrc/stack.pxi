@@ -113,7 +113,8 @@ cdef inline void gemm_acc(floating *Y, Py_ssize_t ldy, const floating *A, Py_ssi
 cdef inline void hh_forward(floating *a, const floating *h, const floating *Whh,
                             const floating *WhhT, Py_ssize_t G, Py_ssize_t GH,
                             Py_ssize_t H) noexcept nogil:
-    # a (G, GH) += h (G, H) @ Whh.T: each pass over the weights serves the G rows
+    # a (G, GH) += h (G, H) @ Whh.T: each pass over the weights serves the G rows.
+    # WhhT is read only where hh_transposed says.
     if G == 1:
         matvec(a, Whh, WhhT, h, GH, H)
     else:
@@ -123,11 +124,18 @@ cdef inline void hh_forward(floating *a, const floating *h, const floating *Whh,
 cdef inline void hh_backward(floating *dh, const floating *da, const floating *Whh,
                              const floating *WhhT, Py_ssize_t G, Py_ssize_t GH,
                              Py_ssize_t H) noexcept nogil:
-    # dh (G, H) += da (G, GH) @ Whh
+    # dh (G, H) += da (G, GH) @ Whh: for one stream the row form on W_hh itself at any
+    # size, so that a large W_hh needs no transposed copy beside it in the caches
     if G == 1:
-        matvec(dh, WhhT, Whh, da, H, GH)
+        rowacc(dh, da, 1, Whh, H, GH, H)
     else:
         gemm_acc(dh, H, da, GH, 1, Whh, H, G, GH, H)
+
+
+cdef inline bint hh_transposed(const Dims *d, size_t itemsize) noexcept nogil:
+    # whether the recurrent products read WhhT: the products of several streams, and
+    # the row form of matvec for a small W_hh; one stream's large W_hh is read as it is
+    return d.G > 1 or not gemv_form(d.GH, d.H, itemsize)
 
 
 cdef inline void tanh_inplace(floating *x, Py_ssize_t n) noexcept nogil:
@@ -224,13 +232,20 @@ cdef double stack_forward(floating *s, double *logp, const Dims *d, Py_ssize_t G
         bias = flat + b_ih(d, k)
         for r in range(TG):                             # A = b_ih ...
             memcpy(A + r * GH, bias, GH * sizeof(floating))
-        if k == 0:
+        if k == 0 and d.G > 1:
             for r in range(TG):                         # ... + W_ih[:, x]: a row of W_ih.T
                 x = inputs[r]
                 if x >= 0:
                     row = WT + x * GH
                     for j in range(GH):
                         A[r * GH + j] += row[j]
+        elif k == 0:                                    # one stream: the column itself
+            for r in range(TG):
+                x = inputs[r]
+                if x >= 0:
+                    row = flat + x
+                    for j in range(GH):
+                        A[r * GH + j] += row[j * V]
         else:                                           # ... + X_{k-1} @ W_ih.T
             gemm_acc(A, GH, below, H, 1, WT + w_ih(d, k), GH, TG, H, GH)
         cell_forward(d, base + d.hs, base + d.cs, A, base + d.Ahh, flat + w_hh(d, k),
@@ -315,11 +330,15 @@ cdef void stack_backward(floating *grad, floating *s, const Dims *d, Py_ssize_t 
 # ---------------------------------------------------------------------------
 
 cdef void transpose_weights(floating *WT, const floating *flat, const Dims *d) noexcept nogil:
-    # WT = every weight matrix of flat, transposed in place of the original
+    # WT = the weight matrices of flat that the products read transposed, in place of
+    # the original: all but weight_ih_l0 (one stream gathers its columns) and
+    # weight_hh (see hh_transposed) of one stream
     cdef Py_ssize_t k
     for k in range(d.L):
-        transpose(WT + w_ih(d, k), flat + w_ih(d, k), d.GH, in_size(d, k))
-        transpose(WT + w_hh(d, k), flat + w_hh(d, k), d.GH, d.H)
+        if k > 0 or d.G > 1:
+            transpose(WT + w_ih(d, k), flat + w_ih(d, k), d.GH, in_size(d, k))
+        if hh_transposed(d, sizeof(floating)):
+            transpose(WT + w_hh(d, k), flat + w_hh(d, k), d.GH, d.H)
     transpose(WT + decoder_offset(d), flat + decoder_offset(d), d.V, d.H)
 
 

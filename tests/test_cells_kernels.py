@@ -70,11 +70,15 @@ def test_loss_and_every_gradient_match_the_reference(cell, L, B, dropout, build)
     assert_close(new_state, want_state, 1e-10, f"{label}: new state")
 
 
-@pytest.mark.parametrize("hidden, vocab, B", [(37, 67, 9), (64, 40, 6), (19, 33, 17)])
+@pytest.mark.parametrize("hidden, vocab, B", [(37, 67, 9), (64, 40, 6), (19, 33, 17),
+                                              (128, 30, 1), (200, 30, 1)])
 @pytest.mark.parametrize("cell", CELLS)
 def test_sizes_that_use_every_vector_path_match_the_reference(cell, hidden, vocab, B, build):
     """Sizes past the vectors of every build, and not multiples of them; 2 layers,
-    dropout, groups of 4 and of 8 streams: loss and every gradient to 1e-10."""
+    dropout, groups of 4 and of 8 streams, and one stream at sizes where W_hh is read
+    untransposed (over 100 kB: gemv, and the row form's 16-vector blocks on W_hh
+    itself) and weight_ih_l0's columns are gathered in place: loss and every gradient
+    to 1e-10."""
     L, steps, dropout = 2, 7, 0.3
     flat, inputs, targets, state, keep = problem(cell, L, B, dropout, scale=0.2,
                                                  sizes=(hidden, vocab, steps))
