@@ -43,6 +43,8 @@ WIDE_GROUP = 8
 
 def group_size(B: int) -> int:
     """Streams per group of the stacked kernels for B streams (B alone decides it)."""
+    if B >= 4 * WIDE_GROUP:
+        return 2 * WIDE_GROUP
     return min(B, WIDE_GROUP if B >= 2 * WIDE_GROUP else STREAMS_PER_GROUP)
 
 #: Dropout masks are drawn for at most this many bytes of keep flags per kernel call
@@ -115,11 +117,11 @@ class Workspace:
         assert self.dtype in (np.float32, np.float64) and min(num_layers, H, V, T, B) >= 1
         self.group = G = group_size(B)
         self.groups = NG = -(-B // G)
-        self.P, size = _kernels.stack_sizes(self.code, num_layers, H, V, T, G)
+        self.P, size, wt_size = _kernels.stack_sizes(self.code, num_layers, H, V, T, G)
         assert self.P == layout(cell, num_layers, H, V)[1]
         self.grads = np.empty(NG * self.P, self.dtype)
         self.scratch = np.empty(NG * size, self.dtype)
-        self.WT = np.empty(self.P, self.dtype)
+        self.WT = np.empty(wt_size, self.dtype)   # transposed weights, then their panels
         self.window = np.empty(NG * 2 * T * G, np.int32)
         self.group_loss = np.empty(NG)
         self.num_threads = max(1, min(int(num_threads), NG))

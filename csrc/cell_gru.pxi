@@ -12,12 +12,14 @@
 #   Ahh (T, G, 3H)     out: gh (gh_n is needed by the backward pass)
 #   cs                 unused
 # Whh (3H, H), WhhT (H, 3H): weight_hh and its transpose; bhh (3H,) bias_hh.
+# Wp: the panels of WhhT, then of Whh, for several streams (stack.pxi's packed), or NULL.
 
 
 cdef void gru_forward(floating *hs, floating *cs, floating *A, floating *Ahh,
-                      const floating *Whh, const floating *WhhT, const floating *bhh,
-                      Py_ssize_t T, Py_ssize_t G, Py_ssize_t H) noexcept nogil:
+                      const floating *Whh, const floating *WhhT, const floating *Wp,
+                      const floating *bhh, Py_ssize_t T, Py_ssize_t G, Py_ssize_t H) noexcept nogil:
     cdef Py_ssize_t t, g, j, GH = G * H, H3 = 3 * H
+    cdef floating one = 1       # not the literal 1, which Cython makes 1.0: a double
     cdef floating *a
     cdef floating *q
     cdef floating *h
@@ -26,7 +28,7 @@ cdef void gru_forward(floating *hs, floating *cs, floating *A, floating *Ahh,
         q = Ahh + t * G * H3
         for g in range(G):
             memcpy(q + g * H3, bhh, H3 * sizeof(floating))
-        hh_forward(q, hs + t * GH, Whh, WhhT, G, H3, H)      # gh = W_hh h[t] + b_hh
+        hh_forward(q, hs + t * GH, Whh, WhhT, Wp, G, H3, H)      # gh = W_hh h[t] + b_hh
         for g in range(G):
             a = A + (t * G + g) * H3
             hp = hs + (t * G + g) * H
@@ -38,13 +40,13 @@ cdef void gru_forward(floating *hs, floating *cs, floating *A, floating *Ahh,
                 a[2 * H + j] += a[j] * q[2 * H + j]          # gi_n + r * gh_n
             tanh_inplace(a + 2 * H, H)                       # n
             for j in range(H):
-                h[j] = (1 - a[H + j]) * a[2 * H + j] + a[H + j] * hp[j]
+                h[j] = (one - a[H + j]) * a[2 * H + j] + a[H + j] * hp[j]
             q += H3
 
 
 cdef floating *gru_backward(floating *A, floating *Ahh, floating *dhnext, floating *dcnext,
                             const floating *dH, const floating *hs, const floating *cs,
-                            const floating *Whh, const floating *WhhT,
+                            const floating *Whh, const floating *WhhT, const floating *Wp,
                             Py_ssize_t T, Py_ssize_t G, Py_ssize_t H) noexcept nogil:
     # dH (T, G, H): dloss/dh[t+1] from above. A (r, z, n) becomes dgi and Ahh (gh)
     # becomes dgh, the gradients of the two products (T, G, 3H): they differ only in
@@ -56,6 +58,7 @@ cdef floating *gru_backward(floating *A, floating *Ahh, floating *dhnext, floati
     cdef const floating *hp
     cdef const floating *dh
     cdef floating r, z, n, dhj, dan, dar, daz
+    cdef floating one = 1
     memset(dhnext, 0, GH * sizeof(floating))
     for t in range(T - 1, -1, -1):
         for g in range(G):
@@ -69,9 +72,9 @@ cdef floating *gru_backward(floating *A, floating *Ahh, floating *dhnext, floati
                 z = a[H + j]
                 n = a[2 * H + j]
                 dhj = dh[j] + dhn[j]
-                dan = dhj * (1 - z) * (1 - n * n)            # through n = tanh(.)
-                daz = dhj * (hp[j] - n) * (z * (1 - z))
-                dar = dan * q[2 * H + j] * (r * (1 - r))     # n's pre-act has r * gh_n
+                dan = dhj * (one - z) * (one - n * n)            # through n = tanh(.)
+                daz = dhj * (hp[j] - n) * (z * (one - z))
+                dar = dan * q[2 * H + j] * (r * (one - r))     # n's pre-act has r * gh_n
                 a[j] = dar
                 a[H + j] = daz
                 a[2 * H + j] = dan
@@ -80,5 +83,5 @@ cdef floating *gru_backward(floating *A, floating *Ahh, floating *dhnext, floati
                 q[2 * H + j] = dan * r
                 dhn[j] = dhj * z                             # h[t] also feeds h[t+1]
         if t > 0:
-            hh_backward(dhnext, Ahh + t * G * H3, Whh, WhhT, G, H3, H)   # += W_hh.T dgh
+            hh_backward(dhnext, Ahh + t * G * H3, Whh, WhhT, Wp, G, H3, H)   # += W_hh.T dgh
     return Ahh

@@ -13,11 +13,13 @@
 #   A  (T, G, 4H)         in: W_ih x[t] + b_ih; out: the activated gates i, f, g, o
 #   Ahh                   unused (hh and ih pre-activations are summed)
 # Whh (4H, H), WhhT (H, 4H): weight_hh and its transpose; bhh (4H,) bias_hh.
+# Wp: the panels of WhhT, then of Whh, for several streams (stack.pxi's packed), or NULL.
 
 
 cdef void lstm_forward(floating *hs, floating *cs, floating *A, floating *Ahh,
-                       const floating *Whh, const floating *WhhT, const floating *bhh,
-                       Py_ssize_t T, Py_ssize_t G, Py_ssize_t H) noexcept nogil:
+                       const floating *Whh, const floating *WhhT, const floating *Wp,
+                       const floating *bhh, Py_ssize_t T, Py_ssize_t G,
+                       Py_ssize_t H) noexcept nogil:
     cdef Py_ssize_t t, g, j, GH = G * H, H4 = 4 * H
     cdef floating *a
     cdef floating *c
@@ -29,7 +31,7 @@ cdef void lstm_forward(floating *hs, floating *cs, floating *A, floating *Ahh,
         for g in range(G):
             for j in range(H4):
                 a[g * H4 + j] += bhh[j]
-        hh_forward(a, hs + t * GH, Whh, WhhT, G, H4, H)      # a += W_hh h[t]
+        hh_forward(a, hs + t * GH, Whh, WhhT, Wp, G, H4, H)      # a += W_hh h[t]
         for g in range(G):
             sigmoid_inplace(a, 2 * H)                        # i, f
             tanh_inplace(a + 2 * H, H)                       # g
@@ -49,7 +51,7 @@ cdef void lstm_forward(floating *hs, floating *cs, floating *A, floating *Ahh,
 
 cdef floating *lstm_backward(floating *A, floating *Ahh, floating *dhnext, floating *dcnext,
                              const floating *dH, const floating *hs, const floating *cs,
-                             const floating *Whh, const floating *WhhT,
+                             const floating *Whh, const floating *WhhT, const floating *Wp,
                              Py_ssize_t T, Py_ssize_t G, Py_ssize_t H) noexcept nogil:
     # dH (T, G, H): dloss/dh[t+1] from above. A (the gates) becomes dA, the gradient
     # of the stacked pre-activations (T, G, 4H), of both the ih and the hh product:
@@ -62,6 +64,7 @@ cdef floating *lstm_backward(floating *A, floating *Ahh, floating *dhnext, float
     cdef const floating *tc
     cdef const floating *dh
     cdef floating i, f, gg, o, dhj, dc
+    cdef floating one = 1       # not the literal 1, which Cython makes 1.0: a double
     memset(dhnext, 0, GH * sizeof(floating))
     memset(dcnext, 0, GH * sizeof(floating))
     for t in range(T - 1, -1, -1):
@@ -78,13 +81,13 @@ cdef floating *lstm_backward(floating *A, floating *Ahh, floating *dhnext, float
                 gg = a[2 * H + j]
                 o = a[3 * H + j]
                 dhj = dh[j] + dhn[j]
-                dc = dcn[j] + dhj * o * (1 - tc[j] * tc[j])  # through h = o * tanh(c)
-                a[j] = dc * gg * (i * (1 - i))               # d a_i
-                a[H + j] = dc * cprev[j] * (f * (1 - f))     # d a_f
-                a[2 * H + j] = dc * i * (1 - gg * gg)        # d a_g
-                a[3 * H + j] = dhj * tc[j] * (o * (1 - o))   # d a_o
+                dc = dcn[j] + dhj * o * (one - tc[j] * tc[j])  # through h = o * tanh(c)
+                a[j] = dc * gg * (i * (one - i))               # d a_i
+                a[H + j] = dc * cprev[j] * (f * (one - f))     # d a_f
+                a[2 * H + j] = dc * i * (one - gg * gg)        # d a_g
+                a[3 * H + j] = dhj * tc[j] * (o * (one - o))   # d a_o
                 dcn[j] = dc * f                              # dcnext = dc * f
         if t > 0:
             memset(dhnext, 0, GH * sizeof(floating))
-            hh_backward(dhnext, A + t * G * H4, Whh, WhhT, G, H4, H)   # W_hh.T da
+            hh_backward(dhnext, A + t * G * H4, Whh, WhhT, Wp, G, H4, H)   # W_hh.T da
     return A

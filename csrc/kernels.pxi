@@ -581,7 +581,7 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
                 break
             smooth_loss = smooth_loss * 0.999 + loss * 0.001
             if not update(&flat[0], &grads[0, 0], &m1[0], &m2[0], P, optimizer, &sched, n,
-                          clip, clip_norm, beta1, beta2, eps):
+                          clip, clip_norm, beta1, beta2, eps, 1):
                 status = 2
                 break
             for grp in range(NG):                            # hprev = hs[T] of each stream

@@ -195,19 +195,36 @@ cdef inline Schedule make_schedule(double lr, int kind, int64_t warmup, int64_t 
 # update: steps 1-4 above, on the gradient summed over streams
 # ---------------------------------------------------------------------------
 
+cdef enum:
+    UPDATE_BLOCK = 16384        # elements per thread's share of the update, and
+    UPDATE_THREADS_MIN = 65536  # the fewest parameters for which threads are woken
+
+
 cdef bint update(floating *param, floating *grad, floating *m1, floating *m2,
                  Py_ssize_t P, int optimizer, const Schedule *sched, int64_t n,
                  double clip, double clip_norm, double beta1, double beta2,
-                 double eps) noexcept nogil:
+                 double eps, int num_threads) noexcept nogil:
     # One update of param (P,), n updates having been done before it. grad (P,) is
     # changed only when clip_norm >= 0. Returns whether every parameter is finite.
+    # The element-wise update runs in blocks on num_threads threads where P is large:
+    # each element's arithmetic is the same, so are the bits.
+    cdef Py_ssize_t blk, lo, nblk = (P + UPDATE_BLOCK - 1) // UPDATE_BLOCK
+    cdef double lr = lr_at(sched, n)
+    cdef int bad = 0
     if clip_norm >= 0:
         if clip >= 0:
             clip_inplace(grad, P, <floating>clip)
         clip_grad_norm(grad, P, clip_norm)
         clip = -1                                      # done: not again in the update
-    return optimizer_update(param, grad, m1, m2, P, optimizer, lr_at(sched, n), clip,
-                            beta1, beta2, eps, n + 1)
+    if num_threads < 2 or P < UPDATE_THREADS_MIN:
+        return optimizer_update(param, grad, m1, m2, P, optimizer, lr, clip, beta1, beta2,
+                                eps, n + 1)
+    for blk in prange(nblk, num_threads=num_threads, schedule="static"):
+        lo = blk * UPDATE_BLOCK
+        bad += not optimizer_update(param + lo, grad + lo, m1 + lo, m2 + lo,
+                                    min(<Py_ssize_t>UPDATE_BLOCK, P - lo), optimizer, lr,
+                                    clip, beta1, beta2, eps, n + 1)
+    return bad == 0
 
 
 # ---------------------------------------------------------------------------

@@ -392,6 +392,41 @@ static inline void gemm_acc_##S(T *Y, ptrdiff_t ldy, const T *A, ptrdiff_t lda, 
         gemm_rows_##S##_4(Y + r * ldy, ldy, A + r * lda, lda, as, B, ldb, K, n); \
     for (; r < m; r++)                                                           \
         gemm_rows_##S##_1(Y + r * ldy, ldy, A + r * lda, lda, as, B, ldb, K, n); \
+}                                                                                \
+                                                                                 \
+/* Bp = the panels of B (K, n), row stride ldb: panel q holds the 2W columns       \
+ * [2Wq, 2Wq + 2W) of all K rows, row after row, at Bp + 2Wq * K; the last n % 2W   \
+ * columns are not packed. A tile then reads its columns of B as one sequential    \
+ * stream, where B itself puts each row of the strip a row stride (a page, for a    \
+ * weight matrix of 1024 float columns) from the last, out of the prefetchers' reach. */ \
+static inline void pack_panels_##S(T *CHARRNN_RESTRICT Bp, const T *CHARRNN_RESTRICT B, \
+                                   ptrdiff_t ldb, ptrdiff_t K, ptrdiff_t n)      \
+{                                                                                \
+    for (ptrdiff_t j = 0; j + 2 * W <= n; j += 2 * W)                            \
+        for (ptrdiff_t k = 0; k < K; k++)                                        \
+            memcpy(Bp + j * K + k * 2 * W, B + k * ldb + j, 2 * W * sizeof(T));  \
+}                                                                                \
+                                                                                 \
+/* gemm_acc with B's panels from pack_panels (B still gives the unpacked last       \
+ * columns): the same tiles and sums, so the same bits. Panel after panel, each     \
+ * serving all m rows while it stays in L1. */                                     \
+static inline void gemm_acc_packed_##S(T *Y, ptrdiff_t ldy, const T *A, ptrdiff_t lda, \
+                                       ptrdiff_t as, const T *B, ptrdiff_t ldb,  \
+                                       const T *Bp, ptrdiff_t m, ptrdiff_t K,    \
+                                       ptrdiff_t n)                              \
+{                                                                                \
+    ptrdiff_t j = 0, r;                                                          \
+    for (; j + 2 * W <= n; j += 2 * W) {                                         \
+        const T *panel = Bp + j * K;                                             \
+        for (r = 0; r + 8 <= m; r += 8)                                          \
+            tile_##S##_8x2(Y + r * ldy + j, ldy, A + r * lda, lda, as, panel, 2 * W, K); \
+        for (; r + 4 <= m; r += 4)                                               \
+            tile_##S##_4x2(Y + r * ldy + j, ldy, A + r * lda, lda, as, panel, 2 * W, K); \
+        for (; r < m; r++)                                                       \
+            tile_##S##_1x2(Y + r * ldy + j, ldy, A + r * lda, lda, as, panel, 2 * W, K); \
+    }                                                                            \
+    if (j < n)                                                                   \
+        gemm_acc_##S(Y + j, ldy, A, lda, as, B + j, ldb, m, K, n - j);           \
 }
 CHARRNN_DEFINE_GEMM(double, d, (CHARRNN_VBYTES / 8))
 CHARRNN_DEFINE_GEMM(float, f, (CHARRNN_VBYTES / 4))

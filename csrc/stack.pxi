@@ -39,7 +39,8 @@ cdef struct Dims:
     # offsets into one group's scratch: per layer (stride `layer`) ...
     Py_ssize_t layer, hs, cs, A, Ahh, X
     # ... then, after the L layers:
-    Py_ssize_t ps, dH, dhnext, dcnext, size
+    Py_ssize_t ps, dH, dhnext, dcnext, dWT, size
+    Py_ssize_t wt_size    # WT: P, then for G > 1 each layer's panels (packed_offset)
 
 
 cdef Dims make_dims(int cell, Py_ssize_t L, Py_ssize_t H, Py_ssize_t V, Py_ssize_t T,
@@ -60,7 +61,9 @@ cdef Dims make_dims(int cell, Py_ssize_t L, Py_ssize_t H, Py_ssize_t V, Py_ssize
     d.dH = d.ps + T * G * V                             # (T, G, H)
     d.dhnext = d.dH + T * G * H                         # (G, H)
     d.dcnext = d.dhnext + G * H                         # (G, H)
-    d.size = d.dcnext + G * H
+    d.dWT = d.dcnext + G * H                            # (V, GH): d weight_ih_l0 .T
+    d.size = d.dWT + V * d.GH
+    d.wt_size = d.P + (L * 4 * d.GH * H if G > 1 else 0)
     return d
 
 
@@ -86,6 +89,24 @@ cdef inline Py_ssize_t decoder_offset(const Dims *d) noexcept nogil:
     return w_ih(d, d.L)
 
 
+# The panels (smallblas.h's pack_panels) of the products of several streams, after
+# the P values of WT: per layer, those of weight_hh.T (H, GH), weight_hh (GH, H),
+# and for k > 0 weight_ih.T (H, GH), weight_ih (GH, H). Refreshed with WT.
+cdef enum:
+    PACK_HH_T = 0
+    PACK_HH = 1
+    PACK_IH_T = 2
+    PACK_IH = 3
+
+cdef inline Py_ssize_t packed_offset(const Dims *d, Py_ssize_t k, int which) noexcept nogil:
+    return d.P + (4 * k + which) * d.GH * d.H
+
+cdef inline const floating *packed(const Dims *d, const floating *WT, Py_ssize_t k,
+                                   int which) noexcept nogil:
+    # the panels of one matrix, or NULL where there are none (one stream per group)
+    return WT + packed_offset(d, k, which) if d.G > 1 else NULL
+
+
 # ---------------------------------------------------------------------------
 # Helpers of the cells: the products, the gate nonlinearities
 # ---------------------------------------------------------------------------
@@ -97,6 +118,16 @@ cdef extern from "smallblas.h" nogil:
     void gemm_acc_f(float *Y, Py_ssize_t ldy, const float *A, Py_ssize_t lda,
                     Py_ssize_t a_stride, const float *B, Py_ssize_t ldb,
                     Py_ssize_t m, Py_ssize_t K, Py_ssize_t n)
+    void pack_panels_d(double *Bp, const double *B, Py_ssize_t ldb, Py_ssize_t K,
+                       Py_ssize_t n)
+    void pack_panels_f(float *Bp, const float *B, Py_ssize_t ldb, Py_ssize_t K,
+                       Py_ssize_t n)
+    void gemm_acc_packed_d(double *Y, Py_ssize_t ldy, const double *A, Py_ssize_t lda,
+                           Py_ssize_t a_stride, const double *B, Py_ssize_t ldb,
+                           const double *Bp, Py_ssize_t m, Py_ssize_t K, Py_ssize_t n)
+    void gemm_acc_packed_f(float *Y, Py_ssize_t ldy, const float *A, Py_ssize_t lda,
+                           Py_ssize_t a_stride, const float *B, Py_ssize_t ldb,
+                           const float *Bp, Py_ssize_t m, Py_ssize_t K, Py_ssize_t n)
 
 
 cdef inline void gemm_acc(floating *Y, Py_ssize_t ldy, const floating *A, Py_ssize_t lda,
@@ -110,26 +141,47 @@ cdef inline void gemm_acc(floating *Y, Py_ssize_t ldy, const floating *A, Py_ssi
         gemm_acc_f(Y, ldy, A, lda, a_stride, B, ldb, m, K, n)
 
 
+cdef inline void gemm_acc_p(floating *Y, Py_ssize_t ldy, const floating *A, Py_ssize_t lda,
+                            Py_ssize_t a_stride, const floating *B, Py_ssize_t ldb,
+                            const floating *Bp, Py_ssize_t m, Py_ssize_t K,
+                            Py_ssize_t n) noexcept nogil:
+    # gemm_acc with B's panels Bp (pack_panels), or B alone where Bp is NULL: same bits
+    if Bp == NULL:
+        gemm_acc(Y, ldy, A, lda, a_stride, B, ldb, m, K, n)
+    elif floating is double:
+        gemm_acc_packed_d(Y, ldy, A, lda, a_stride, B, ldb, Bp, m, K, n)
+    else:
+        gemm_acc_packed_f(Y, ldy, A, lda, a_stride, B, ldb, Bp, m, K, n)
+
+
+cdef inline void pack_panels(floating *Bp, const floating *B, Py_ssize_t ldb, Py_ssize_t K,
+                             Py_ssize_t n) noexcept nogil:
+    if floating is double:
+        pack_panels_d(Bp, B, ldb, K, n)
+    else:
+        pack_panels_f(Bp, B, ldb, K, n)
+
+
 cdef inline void hh_forward(floating *a, const floating *h, const floating *Whh,
-                            const floating *WhhT, Py_ssize_t G, Py_ssize_t GH,
-                            Py_ssize_t H) noexcept nogil:
+                            const floating *WhhT, const floating *Wp, Py_ssize_t G,
+                            Py_ssize_t GH, Py_ssize_t H) noexcept nogil:
     # a (G, GH) += h (G, H) @ Whh.T: each pass over the weights serves the G rows.
     # WhhT is read only where hh_transposed says.
     if G == 1:
         matvec(a, Whh, WhhT, h, GH, H)
     else:
-        gemm_acc(a, GH, h, H, 1, WhhT, GH, G, H, GH)
+        gemm_acc_p(a, GH, h, H, 1, WhhT, GH, Wp, G, H, GH)
 
 
 cdef inline void hh_backward(floating *dh, const floating *da, const floating *Whh,
-                             const floating *WhhT, Py_ssize_t G, Py_ssize_t GH,
-                             Py_ssize_t H) noexcept nogil:
+                             const floating *WhhT, const floating *Wp, Py_ssize_t G,
+                             Py_ssize_t GH, Py_ssize_t H) noexcept nogil:
     # dh (G, H) += da (G, GH) @ Whh: for one stream the row form on W_hh itself at any
     # size, so that a large W_hh needs no transposed copy beside it in the caches
     if G == 1:
         rowacc(dh, da, 1, Whh, H, GH, H)
     else:
-        gemm_acc(dh, H, da, GH, 1, Whh, H, G, GH, H)
+        gemm_acc_p(dh, H, da, GH, 1, Whh, H, NULL if Wp == NULL else Wp + GH * H, G, GH, H)
 
 
 cdef inline bint hh_transposed(const Dims *d, size_t itemsize) noexcept nogil:
@@ -154,26 +206,27 @@ include "cell_gru.pxi"
 # The one place that knows every cell: a new cell family adds a line to each.
 cdef inline void cell_forward(const Dims *d, floating *hs, floating *cs, floating *A,
                               floating *Ahh, const floating *Whh, const floating *WhhT,
-                              const floating *bhh, Py_ssize_t G) noexcept nogil:
+                              const floating *Wp, const floating *bhh,
+                              Py_ssize_t G) noexcept nogil:
     if d.cell == CELL_LSTM:
-        lstm_forward(hs, cs, A, Ahh, Whh, WhhT, bhh, d.T, G, d.H)
+        lstm_forward(hs, cs, A, Ahh, Whh, WhhT, Wp, bhh, d.T, G, d.H)
     elif d.cell == CELL_GRU:
-        gru_forward(hs, cs, A, Ahh, Whh, WhhT, bhh, d.T, G, d.H)
+        gru_forward(hs, cs, A, Ahh, Whh, WhhT, Wp, bhh, d.T, G, d.H)
     else:
-        rnn_forward(hs, cs, A, Ahh, Whh, WhhT, bhh, d.T, G, d.H)
+        rnn_forward(hs, cs, A, Ahh, Whh, WhhT, Wp, bhh, d.T, G, d.H)
 
 
 cdef inline floating *cell_backward(const Dims *d, floating *A, floating *Ahh,
                                     floating *dhnext, floating *dcnext, const floating *dH,
                                     const floating *hs, const floating *cs,
                                     const floating *Whh, const floating *WhhT,
-                                    Py_ssize_t G) noexcept nogil:
+                                    const floating *Wp, Py_ssize_t G) noexcept nogil:
     # A becomes dloss/d(W_ih x + b_ih); returns where dloss/d(W_hh h + b_hh) is.
     if d.cell == CELL_LSTM:
-        return lstm_backward(A, Ahh, dhnext, dcnext, dH, hs, cs, Whh, WhhT, d.T, G, d.H)
+        return lstm_backward(A, Ahh, dhnext, dcnext, dH, hs, cs, Whh, WhhT, Wp, d.T, G, d.H)
     elif d.cell == CELL_GRU:
-        return gru_backward(A, Ahh, dhnext, dcnext, dH, hs, cs, Whh, WhhT, d.T, G, d.H)
-    return rnn_backward(A, Ahh, dhnext, dcnext, dH, hs, cs, Whh, WhhT, d.T, G, d.H)
+        return gru_backward(A, Ahh, dhnext, dcnext, dH, hs, cs, Whh, WhhT, Wp, d.T, G, d.H)
+    return rnn_backward(A, Ahh, dhnext, dcnext, dH, hs, cs, Whh, WhhT, Wp, d.T, G, d.H)
 
 
 # ---------------------------------------------------------------------------
@@ -247,9 +300,10 @@ cdef double stack_forward(floating *s, double *logp, const Dims *d, Py_ssize_t G
                     for j in range(GH):
                         A[r * GH + j] += row[j * V]
         else:                                           # ... + X_{k-1} @ W_ih.T
-            gemm_acc(A, GH, below, H, 1, WT + w_ih(d, k), GH, TG, H, GH)
+            gemm_acc_p(A, GH, below, H, 1, WT + w_ih(d, k), GH, packed(d, WT, k, PACK_IH_T),
+                       TG, H, GH)
         cell_forward(d, base + d.hs, base + d.cs, A, base + d.Ahh, flat + w_hh(d, k),
-                     WT + w_hh(d, k), flat + b_hh(d, k), G)
+                     WT + w_hh(d, k), packed(d, WT, k, PACK_HH_T), flat + b_hh(d, k), G)
         if keep != NULL:
             dropout_apply(base + d.X, base + d.hs + G * H, keep + k * T * B * H,
                           T, G, B, b0, H, scale)
@@ -283,6 +337,7 @@ cdef void stack_backward(floating *grad, floating *s, const Dims *d, Py_ssize_t 
     cdef floating *dA
     cdef floating *dAhh
     cdef floating *g
+    cdef floating *gT
     cdef const floating *dec = flat + decoder_offset(d)
     cdef bint dropout = keep != NULL
     g = grad + decoder_offset(d) + V * H
@@ -300,7 +355,8 @@ cdef void stack_backward(floating *grad, floating *s, const Dims *d, Py_ssize_t 
             dropout_apply(dH, dH, keep + k * T * B * H, T, G, B, b0, H, scale)
         dA = base + d.A
         dAhh = cell_backward(d, dA, base + d.Ahh, s + d.dhnext, s + d.dcnext, dH,
-                             base + d.hs, base + d.cs, flat + w_hh(d, k), WT + w_hh(d, k), G)
+                             base + d.hs, base + d.cs, flat + w_hh(d, k), WT + w_hh(d, k),
+                             packed(d, WT, k, PACK_HH_T), G)
         g = grad + b_ih(d, k)
         for r in range(TG):
             for j in range(GH):
@@ -311,35 +367,60 @@ cdef void stack_backward(floating *grad, floating *s, const Dims *d, Py_ssize_t 
                 g[j] += dAhh[r * GH + j]                # d bias_hh += dAhh
         gemm_acc(grad + w_hh(d, k), H, dAhh, 1, GH,  # d weight_hh += dAhh.T @ h[t-1]
                     base + d.hs, H, GH, TG, H)
-        if k == 0:
-            g = grad + w_ih(d, 0)
-            for r in range(TG):                         # d weight_ih[:, x] += dA (scatter)
-                x = inputs[r]
+        if k == 0:                                      # d weight_ih[:, x] += dA:
+            gT = s + d.dWT                              # summed as rows of its transpose
+            memset(gT, 0, V * GH * sizeof(floating))    # in order of r, as a scatter
+            for r in range(TG):                         # into the columns would, but
+                x = inputs[r]                           # each a contiguous row
                 if x >= 0:
                     for j in range(GH):
-                        g[j * V + x] += dA[r * GH + j]
+                        gT[x * GH + j] += dA[r * GH + j]
+            g = grad + w_ih(d, 0)                       # (zero until here: 0 + sum)
+            for j in range(GH):
+                for v in range(V):
+                    g[j * V + v] += gT[v * GH + j]
         else:
             gemm_acc(grad + w_ih(d, k), H, dA, 1, GH,   # d weight_ih += dA.T @ X_{k-1}
                         layer_output(d, s, k - 1, G, dropout), H, GH, TG, H)
             memset(dH, 0, TG * H * sizeof(floating))
-            gemm_acc(dH, H, dA, GH, 1, flat + w_ih(d, k), H, TG, GH, H)  # dX = dA @ W_ih
+            gemm_acc_p(dH, H, dA, GH, 1, flat + w_ih(d, k), H,     # dX = dA @ W_ih
+                       packed(d, WT, k, PACK_IH), TG, GH, H)
 
 
 # ---------------------------------------------------------------------------
 # One iteration over B streams: groups on threads, gradients summed in order
 # ---------------------------------------------------------------------------
 
-cdef void transpose_weights(floating *WT, const floating *flat, const Dims *d) noexcept nogil:
+cdef void transpose_weights(floating *WT, const floating *flat, const Dims *d,
+                            int num_threads) noexcept nogil:
     # WT = the weight matrices of flat that the products read transposed, in place of
     # the original: all but weight_ih_l0 (one stream gathers its columns) and
-    # weight_hh (see hh_transposed) of one stream
-    cdef Py_ssize_t k
-    for k in range(d.L):
-        if k > 0 or d.G > 1:
-            transpose(WT + w_ih(d, k), flat + w_ih(d, k), d.GH, in_size(d, k))
-        if hh_transposed(d, sizeof(floating)):
+    # weight_hh (see hh_transposed) of one stream; then, for several streams per group,
+    # the panels of the products (packed_offset). Copies only: any thread may do any.
+    cdef Py_ssize_t job, k
+    cdef int which
+    for job in prange(2 * d.L + 1, num_threads=num_threads, schedule="dynamic"):
+        k = job // 2
+        if job == 2 * d.L:
+            transpose(WT + decoder_offset(d), flat + decoder_offset(d), d.V, d.H)
+        elif job % 2 == 0:
+            if k > 0 or d.G > 1:
+                transpose(WT + w_ih(d, k), flat + w_ih(d, k), d.GH, in_size(d, k))
+        elif hh_transposed(d, sizeof(floating)):
             transpose(WT + w_hh(d, k), flat + w_hh(d, k), d.GH, d.H)
-    transpose(WT + decoder_offset(d), flat + decoder_offset(d), d.V, d.H)
+    if d.G == 1:
+        return
+    for job in prange(4 * d.L, num_threads=num_threads, schedule="dynamic"):
+        k = job // 4
+        which = job % 4
+        if which == PACK_HH_T:
+            pack_panels(WT + packed_offset(d, k, which), WT + w_hh(d, k), d.GH, d.H, d.GH)
+        elif which == PACK_HH:
+            pack_panels(WT + packed_offset(d, k, which), flat + w_hh(d, k), d.H, d.GH, d.H)
+        elif k > 0 and which == PACK_IH_T:
+            pack_panels(WT + packed_offset(d, k, which), WT + w_ih(d, k), d.GH, d.H, d.GH)
+        elif k > 0:
+            pack_panels(WT + packed_offset(d, k, which), flat + w_ih(d, k), d.H, d.GH, d.H)
 
 
 cdef inline Py_ssize_t group_size(Py_ssize_t grp, Py_ssize_t G, Py_ssize_t B) noexcept nogil:
@@ -374,7 +455,7 @@ cdef double stack_loss_grad(floating *grads, floating *scratch, const int32_t *w
     # so that the result does not depend on the number of threads.
     cdef Py_ssize_t grp, G = d.G, NG = (B + d.G - 1) // d.G, TG2 = 2 * d.T * d.G
     cdef double loss
-    transpose_weights(WT, flat, d)
+    transpose_weights(WT, flat, d, num_threads)
     if NG == 1:
         group_loss[0] = group_loss_grad(grads, scratch, d, B, window, state, B, 0, keep,
                                         scale, flat, WT)
@@ -430,16 +511,17 @@ cdef void fill_window(int32_t *window, const index_t *data, Py_ssize_t Ls, Py_ss
 
 def stack_sizes(int cell, Py_ssize_t L, Py_ssize_t H, Py_ssize_t V, Py_ssize_t T,
                 Py_ssize_t G):
-    """``(P, scratch)``: the number of parameters and the scratch of one group of G."""
+    """``(P, scratch, WT)``: the number of parameters, the scratch of one group of G and
+    the size of the WT scratch."""
     cdef Dims d = make_dims(cell, L, H, V, T, G)
-    return d.P, d.size
+    return d.P, d.size, d.wt_size
 
 
 def stack_loss_and_grad(const floating[::1] flat,     # (P,)
                         floating[::1] state,          # (S, L, B, H), updated
                         floating[::1] grads,          # (NG, P) scratch; grads[0] = the sum
                         floating[::1] scratch,        # (NG, size) scratch
-                        floating[::1] WT,             # (P,) scratch
+                        floating[::1] WT,             # (wt_size,) scratch (stack_sizes)
                         const int32_t[::1] window,    # (NG, 2, T, G) inputs, targets
                         double[::1] group_loss,       # (NG,) scratch
                         const uint8_t[::1] keep,      # (L, T, B, H), or empty: no dropout
@@ -464,7 +546,7 @@ def stack_train(const index_t[::1] data,            # (N,) the encoded text
                 floating[::1] state,                # (S, L, B, H) carried state, updated
                 floating[::1] grads,                # (NG, P) scratch
                 floating[::1] scratch,              # (NG, size) scratch
-                floating[::1] WT,                   # (P,) scratch
+                floating[::1] WT,                   # (wt_size,) scratch (stack_sizes)
                 int32_t[::1] window,                # (NG, 2, T, G) scratch
                 double[::1] group_loss,             # (NG,) scratch
                 const uint8_t[::1] keep,            # (n_iter, L, T, B, H) or empty
@@ -512,7 +594,7 @@ def stack_train(const index_t[::1] data,            # (N,) the encoded text
                 break
             smooth_loss = smooth_loss * 0.999 + loss * 0.001
             if not update(&flat[0], &grads[0], &m1[0], &m2[0], d.P, optimizer, &sched, n,
-                          clip, clip_norm, beta1, beta2, eps):
+                          clip, clip_norm, beta1, beta2, eps, num_threads):
                 status = 2
                 break
             save_state(&state[0], &scratch[0], &d, B)
@@ -539,7 +621,7 @@ def stack_run(const int32_t[::1] inputs,            # (N,)
     cdef Dims d = make_dims(cell, L, H, V, Tc, 1)
     cdef double loss = 0
     with nogil:
-        transpose_weights(&WT[0], &flat[0], &d)
+        transpose_weights(&WT[0], &flat[0], &d, 1)
         start = 0
         while start < N:
             Tn = min(Tc, N - start)
@@ -584,7 +666,7 @@ def stack_sample(const floating[::1] flat,          # (P,)
     cdef Py_ssize_t n = out.shape[0], t, v, dec = decoder_offset(&d)
     cdef int32_t x = <int32_t>seed_ix
     with nogil:
-        transpose_weights(&WT[0], &flat[0], &d)
+        transpose_weights(&WT[0], &flat[0], &d, 1)
         for t in range(n):
             stack_forward(&scratch[0], NULL, &d, 1, &x, NULL, &state[0], 1, 0, NULL, 1,
                           &flat[0], &WT[0])

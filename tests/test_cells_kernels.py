@@ -71,11 +71,12 @@ def test_loss_and_every_gradient_match_the_reference(cell, L, B, dropout, build)
 
 
 @pytest.mark.parametrize("hidden, vocab, B", [(37, 67, 9), (64, 40, 6), (19, 33, 17),
-                                              (128, 30, 1), (200, 30, 1)])
+                                              (37, 30, 33), (128, 30, 1), (200, 30, 1)])
 @pytest.mark.parametrize("cell", CELLS)
 def test_sizes_that_use_every_vector_path_match_the_reference(cell, hidden, vocab, B, build):
     """Sizes past the vectors of every build, and not multiples of them; 2 layers,
-    dropout, groups of 4 and of 8 streams, and one stream at sizes where W_hh is read
+    dropout, groups of 4, 8 and 16 streams (the products on packed panels, and their
+    last columns unpacked), and one stream at sizes where W_hh is read
     untransposed (over 100 kB: gemv, and the row form's 16-vector blocks on W_hh
     itself) and weight_ih_l0's columns are gathered in place: loss and every gradient
     to 1e-10."""
@@ -174,12 +175,17 @@ class Run:
 ADAM = dict(optimizer="adam", learning_rate=2e-3, clip=5.0)
 
 
-@pytest.mark.parametrize("B", [9, 17])
+@pytest.mark.parametrize("B, hidden", [(9, 8), (17, 8), (33, 8), (9, 160)],
+                         ids=["B9", "B17", "B33", "B9-H160"])
 @pytest.mark.parametrize("cell", CELLS)
-def test_one_and_two_threads_give_the_same_bits(cell, B, build):
-    """9 streams = groups of 4, 4 and 1; 17 = 8, 8 and 1; dropout on; 3 iterations."""
-    assert _stack.Workspace(cell, 2, 8, 20, 10, B, np.float64).group == (4 if B < 16 else 8)
-    runs = [Run(cell, 2, 8, B, threads=k, dropout=0.3, **ADAM) for k in (1, 2)]
+def test_one_and_two_threads_give_the_same_bits(cell, B, hidden, build):
+    """9 streams = groups of 4, 4 and 1; 17 = 8, 8 and 1; 33 = 16, 16 and 1 (panels
+    read in two 8-row tiles, then one stream alone); at H=160 the update runs on the
+    threads too (over 65536 parameters); dropout on; 3 iterations of 6 steps."""
+    ws = _stack.Workspace(cell, 2, hidden, 20, 6, B, np.float64)
+    assert ws.group == {9: 4, 17: 8, 33: 16}[B]
+    assert (ws.P >= 65536) == (hidden == 160)
+    runs = [Run(cell, 2, hidden, B, threads=k, dropout=0.3, T=6, **ADAM) for k in (1, 2)]
     for run in runs:
         assert run.train(3) == (3, 0)
     one, two = runs
