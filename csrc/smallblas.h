@@ -427,6 +427,33 @@ static inline void gemm_acc_packed_##S(T *Y, ptrdiff_t ldy, const T *A, ptrdiff_
     }                                                                            \
     if (j < n)                                                                   \
         gemm_acc_##S(Y + j, ldy, A, lda, as, B + j, ldb, m, K, n - j);           \
+}                                                                                \
+                                                                                 \
+/* Ap = the (m, K) matrix whose element (r, k) is A[r + k * as] (a weight gradient's \
+ * A, read down the columns of a (K, as) array), in panels of 8 rows: (r, k) at    \
+ * Ap[(r - r % 8) * K + 8k + r % 8], for the rows below m - m % 8. The tiles then   \
+ * read their 8 values of each k as one sequential stream, where A puts them a row  \
+ * of the (K, as) array (a page, for 1024 float gates) apart. */                   \
+static inline void pack_rows_##S(T *CHARRNN_RESTRICT Ap, const T *CHARRNN_RESTRICT A, \
+                                 ptrdiff_t as, ptrdiff_t m, ptrdiff_t K)         \
+{                                                                                \
+    for (ptrdiff_t k = 0; k < K; k++)                                            \
+        for (ptrdiff_t r = 0; r + 8 <= m; r += 8)                                \
+            memcpy(Ap + r * K + 8 * k, A + r + k * as, 8 * sizeof(T));           \
+}                                                                                \
+                                                                                 \
+/* gemm_acc for lda = 1 with A's row panels from pack_rows (A still gives the last  \
+ * m % 8 rows): the same tiles and sums, so the same bits */                       \
+static inline void gemm_acc_rows_packed_##S(T *Y, ptrdiff_t ldy, const T *A,     \
+                                            ptrdiff_t as, const T *Ap, const T *B, \
+                                            ptrdiff_t ldb, ptrdiff_t m, ptrdiff_t K, \
+                                            ptrdiff_t n)                         \
+{                                                                                \
+    ptrdiff_t r = 0;                                                             \
+    for (; r + 8 <= m; r += 8)                                                   \
+        gemm_rows_##S##_8(Y + r * ldy, ldy, Ap + r * K, 1, 8, B, ldb, K, n);     \
+    if (r < m)                                                                   \
+        gemm_acc_##S(Y + r * ldy, ldy, A + r, 1, as, B, ldb, m - r, K, n);       \
 }
 CHARRNN_DEFINE_GEMM(double, d, (CHARRNN_VBYTES / 8))
 CHARRNN_DEFINE_GEMM(float, f, (CHARRNN_VBYTES / 4))

@@ -39,7 +39,7 @@ cdef struct Dims:
     # offsets into one group's scratch: per layer (stride `layer`) ...
     Py_ssize_t layer, hs, cs, A, Ahh, X
     # ... then, after the L layers:
-    Py_ssize_t ps, dH, dhnext, dcnext, dWT, size
+    Py_ssize_t ps, dH, dhnext, dcnext, dWT, Ap, size
     Py_ssize_t wt_size    # WT: P, then for G > 1 each layer's panels (packed_offset)
 
 
@@ -62,7 +62,8 @@ cdef Dims make_dims(int cell, Py_ssize_t L, Py_ssize_t H, Py_ssize_t V, Py_ssize
     d.dhnext = d.dH + T * G * H                         # (G, H)
     d.dcnext = d.dhnext + G * H                         # (G, H)
     d.dWT = d.dcnext + G * H                            # (V, GH): d weight_ih_l0 .T
-    d.size = d.dWT + V * d.GH
+    d.Ap = d.dWT + V * d.GH                             # (GH, T, G): weight_grad's
+    d.size = d.Ap + d.GH * T * G
     d.wt_size = d.P + (L * 4 * d.GH * H if G > 1 else 0)
     return d
 
@@ -128,6 +129,16 @@ cdef extern from "smallblas.h" nogil:
     void gemm_acc_packed_f(float *Y, Py_ssize_t ldy, const float *A, Py_ssize_t lda,
                            Py_ssize_t a_stride, const float *B, Py_ssize_t ldb,
                            const float *Bp, Py_ssize_t m, Py_ssize_t K, Py_ssize_t n)
+    void pack_rows_d(double *Ap, const double *A, Py_ssize_t a_stride, Py_ssize_t m,
+                     Py_ssize_t K)
+    void pack_rows_f(float *Ap, const float *A, Py_ssize_t a_stride, Py_ssize_t m,
+                     Py_ssize_t K)
+    void gemm_acc_rows_packed_d(double *Y, Py_ssize_t ldy, const double *A,
+                                Py_ssize_t a_stride, const double *Ap, const double *B,
+                                Py_ssize_t ldb, Py_ssize_t m, Py_ssize_t K, Py_ssize_t n)
+    void gemm_acc_rows_packed_f(float *Y, Py_ssize_t ldy, const float *A,
+                                Py_ssize_t a_stride, const float *Ap, const float *B,
+                                Py_ssize_t ldb, Py_ssize_t m, Py_ssize_t K, Py_ssize_t n)
 
 
 cdef inline void gemm_acc(floating *Y, Py_ssize_t ldy, const floating *A, Py_ssize_t lda,
@@ -152,6 +163,22 @@ cdef inline void gemm_acc_p(floating *Y, Py_ssize_t ldy, const floating *A, Py_s
         gemm_acc_packed_d(Y, ldy, A, lda, a_stride, B, ldb, Bp, m, K, n)
     else:
         gemm_acc_packed_f(Y, ldy, A, lda, a_stride, B, ldb, Bp, m, K, n)
+
+
+cdef inline void weight_grad(floating *Y, const floating *A, Py_ssize_t a_stride,
+                             const floating *B, floating *Ap, Py_ssize_t m, Py_ssize_t K,
+                             Py_ssize_t n) noexcept nogil:
+    # Y (m, n) += A.T @ B for A (K, a_stride) (its first m columns) and B (K, n): a
+    # weight's gradient summed over the K rows of a group. A's columns are first
+    # packed into Ap (m * K scratch) when there are many rows: the same bits.
+    if K < 64:
+        gemm_acc(Y, n, A, 1, a_stride, B, n, m, K, n)
+    elif floating is double:
+        pack_rows_d(Ap, A, a_stride, m, K)
+        gemm_acc_rows_packed_d(Y, n, A, a_stride, Ap, B, n, m, K, n)
+    else:
+        pack_rows_f(Ap, A, a_stride, m, K)
+        gemm_acc_rows_packed_f(Y, n, A, a_stride, Ap, B, n, m, K, n)
 
 
 cdef inline void pack_panels(floating *Bp, const floating *B, Py_ssize_t ldb, Py_ssize_t K,
@@ -330,7 +357,7 @@ cdef void stack_backward(floating *grad, floating *s, const Dims *d, Py_ssize_t 
                          const floating *flat, const floating *WT) noexcept nogil:
     # Adds the gradient of stack_forward's loss into grad (P,), flat layout. The
     # scratch of the forward pass is consumed (ps becomes dy, the gates dA).
-    cdef Py_ssize_t k, r, j, v, x, T = d.T, H = d.H, V = d.V, GH = d.GH, TG = d.T * G
+    cdef Py_ssize_t k, r, j, j0, v, x, T = d.T, H = d.H, V = d.V, GH = d.GH, TG = d.T * G
     cdef floating *base
     cdef floating *dy = s + d.ps
     cdef floating *dH = s + d.dH
@@ -365,8 +392,8 @@ cdef void stack_backward(floating *grad, floating *s, const Dims *d, Py_ssize_t 
         for r in range(TG):
             for j in range(GH):
                 g[j] += dAhh[r * GH + j]                # d bias_hh += dAhh
-        gemm_acc(grad + w_hh(d, k), H, dAhh, 1, GH,  # d weight_hh += dAhh.T @ h[t-1]
-                    base + d.hs, H, GH, TG, H)
+        weight_grad(grad + w_hh(d, k), dAhh, GH,      # d weight_hh += dAhh.T @ h[t-1]
+                    base + d.hs, s + d.Ap, GH, TG, H)
         if k == 0:                                      # d weight_ih[:, x] += dA:
             gT = s + d.dWT                              # summed as rows of its transpose
             memset(gT, 0, V * GH * sizeof(floating))    # in order of r, as a scatter
@@ -376,12 +403,13 @@ cdef void stack_backward(floating *grad, floating *s, const Dims *d, Py_ssize_t 
                     for j in range(GH):
                         gT[x * GH + j] += dA[r * GH + j]
             g = grad + w_ih(d, 0)                       # (zero until here: 0 + sum)
-            for j in range(GH):
-                for v in range(V):
-                    g[j * V + v] += gT[v * GH + j]
+            for j0 in range(0, GH, 16):                 # blocks of 16 rows: each read
+                for v in range(V):                      # of gT takes a cache line
+                    for j in range(j0, min(j0 + 16, GH)):
+                        g[j * V + v] += gT[v * GH + j]
         else:
-            gemm_acc(grad + w_ih(d, k), H, dA, 1, GH,   # d weight_ih += dA.T @ X_{k-1}
-                        layer_output(d, s, k - 1, G, dropout), H, GH, TG, H)
+            weight_grad(grad + w_ih(d, k), dA, GH,      # d weight_ih += dA.T @ X_{k-1}
+                        layer_output(d, s, k - 1, G, dropout), s + d.Ap, GH, TG, H)
             memset(dH, 0, TG * H * sizeof(floating))
             gemm_acc_p(dH, H, dA, GH, 1, flat + w_ih(d, k), H,     # dX = dA @ W_ih
                        packed(d, WT, k, PACK_IH), TG, GH, H)
