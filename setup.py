@@ -55,7 +55,7 @@ X86_64_NAMES = ("x86_64", "amd64", "x64")
 KERNEL_SOURCES = ["csrc/kernels.pxi", "csrc/optim.pxi", "csrc/cell_rnn.pxi",
                   "csrc/cell_lstm.pxi", "csrc/cell_gru.pxi", "csrc/stack.pxi",
                   "csrc/build_facts.pxi", "csrc/roofline.pxi", "csrc/smallblas.h",
-                  "csrc/vecmath.h", "csrc/portable.h", "csrc/cpu.h", "csrc/split.h"]
+                  "csrc/vecmath.h", "csrc/cellmath.h", "csrc/portable.h", "csrc/cpu.h", "csrc/split.h"]
 #: the builds for x86-64 targets only, and their flags for GCC/clang and for MSVC
 VECTOR_BUILDS = {
     "_kernels_avx2": (["-mavx2", "-mfma"], ["/arch:AVX2"]),

@@ -50,15 +50,14 @@ cdef floating *gru_backward(floating *A, floating *Ahh, floating *dhnext, floati
                             Py_ssize_t T, Py_ssize_t G, Py_ssize_t H) noexcept nogil:
     # dH (T, G, H): dloss/dh[t+1] from above. A (r, z, n) becomes dgi and Ahh (gh)
     # becomes dgh, the gradients of the two products (T, G, 3H): they differ only in
-    # the n part (dgh_n = dgi_n * r). Returns Ahh. dhnext (G, H) scratch.
-    cdef Py_ssize_t t, g, j, GH = G * H, H3 = 3 * H
+    # the n part (dgh_n = dgi_n * r). Returns Ahh. dhnext (G, H) scratch. The gates'
+    # part: cellmath.h.
+    cdef Py_ssize_t t, g, GH = G * H, H3 = 3 * H
     cdef floating *a
     cdef floating *q
     cdef floating *dhn
     cdef const floating *hp
     cdef const floating *dh
-    cdef floating r, z, n, dhj, dan, dar, daz
-    cdef floating one = 1
     memset(dhnext, 0, GH * sizeof(floating))
     for t in range(T - 1, -1, -1):
         for g in range(G):
@@ -67,21 +66,7 @@ cdef floating *gru_backward(floating *A, floating *Ahh, floating *dhnext, floati
             hp = hs + (t * G + g) * H
             dh = dH + (t * G + g) * H
             dhn = dhnext + g * H
-            for j in range(H):
-                r = a[j]
-                z = a[H + j]
-                n = a[2 * H + j]
-                dhj = dh[j] + dhn[j]
-                dan = dhj * (one - z) * (one - n * n)            # through n = tanh(.)
-                daz = dhj * (hp[j] - n) * (z * (one - z))
-                dar = dan * q[2 * H + j] * (r * (one - r))     # n's pre-act has r * gh_n
-                a[j] = dar
-                a[H + j] = daz
-                a[2 * H + j] = dan
-                q[j] = dar
-                q[H + j] = daz
-                q[2 * H + j] = dan * r
-                dhn[j] = dhj * z                             # h[t] also feeds h[t+1]
+            gru_gates_backward(a, a + H, a + 2 * H, q, q + H, q + 2 * H, dhn, hp, dh, H)
         if t > 0:
             hh_backward(dhnext, Ahh + t * G * H3, Whh, WhhT, Wp, G, H3, H)   # += W_hh.T dgh
     return Ahh

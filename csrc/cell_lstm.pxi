@@ -55,16 +55,14 @@ cdef floating *lstm_backward(floating *A, floating *Ahh, floating *dhnext, float
                              Py_ssize_t T, Py_ssize_t G, Py_ssize_t H) noexcept nogil:
     # dH (T, G, H): dloss/dh[t+1] from above. A (the gates) becomes dA, the gradient
     # of the stacked pre-activations (T, G, 4H), of both the ih and the hh product:
-    # returns A. dhnext, dcnext (G, H) scratch.
-    cdef Py_ssize_t t, g, j, GH = G * H, H4 = 4 * H
+    # returns A. dhnext, dcnext (G, H) scratch. The gates' part: cellmath.h.
+    cdef Py_ssize_t t, g, GH = G * H, H4 = 4 * H
     cdef floating *a
     cdef floating *dhn
     cdef floating *dcn
     cdef const floating *cprev
     cdef const floating *tc
     cdef const floating *dh
-    cdef floating i, f, gg, o, dhj, dc
-    cdef floating one = 1       # not the literal 1, which Cython makes 1.0: a double
     memset(dhnext, 0, GH * sizeof(floating))
     memset(dcnext, 0, GH * sizeof(floating))
     for t in range(T - 1, -1, -1):
@@ -75,18 +73,7 @@ cdef floating *lstm_backward(floating *A, floating *Ahh, floating *dhnext, float
             dh = dH + (t * G + g) * H
             dhn = dhnext + g * H
             dcn = dcnext + g * H
-            for j in range(H):
-                i = a[j]
-                f = a[H + j]
-                gg = a[2 * H + j]
-                o = a[3 * H + j]
-                dhj = dh[j] + dhn[j]
-                dc = dcn[j] + dhj * o * (one - tc[j] * tc[j])  # through h = o * tanh(c)
-                a[j] = dc * gg * (i * (one - i))               # d a_i
-                a[H + j] = dc * cprev[j] * (f * (one - f))     # d a_f
-                a[2 * H + j] = dc * i * (one - gg * gg)        # d a_g
-                a[3 * H + j] = dhj * tc[j] * (o * (one - o))   # d a_o
-                dcn[j] = dc * f                              # dcnext = dc * f
+            lstm_gates_backward(a, a + H, a + 2 * H, a + 3 * H, dcn, cprev, tc, dh, dhn, H)
         if t > 0:
             memset(dhnext, 0, GH * sizeof(floating))
             hh_backward(dhnext, A + t * G * H4, Whh, WhhT, Wp, G, H4, H)   # W_hh.T da

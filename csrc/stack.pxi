@@ -205,10 +205,13 @@ cdef inline void hh_backward(floating *dh, const floating *da, const floating *W
                              Py_ssize_t GH, Py_ssize_t H) noexcept nogil:
     # dh (G, H) += da (G, GH) @ Whh: for one stream the row form on W_hh itself at any
     # size, so that a large W_hh needs no transposed copy beside it in the caches
+    cdef const floating *Whhp = NULL                   # W_hh's panels follow WhhT's
     if G == 1:
         rowacc(dh, da, 1, Whh, H, GH, H)
     else:
-        gemm_acc_p(dh, H, da, GH, 1, Whh, H, NULL if Wp == NULL else Wp + GH * H, G, GH, H)
+        if Wp != NULL:
+            Whhp = Wp + GH * H
+        gemm_acc_p(dh, H, da, GH, 1, Whh, H, Whhp, G, GH, H)
 
 
 cdef inline bint hh_transposed(const Dims *d, size_t itemsize) noexcept nogil:
@@ -223,6 +226,41 @@ cdef inline void tanh_inplace(floating *x, Py_ssize_t n) noexcept nogil:
 
 cdef inline void sigmoid_inplace(floating *x, Py_ssize_t n) noexcept nogil:
     activate(x, n, ACT_SIGMOID)
+
+
+cdef extern from "cellmath.h" nogil:
+    void lstm_gates_backward_d(double *ai, double *af, double *ag, double *ao, double *dcn,
+                               const double *cprev, const double *tc, const double *dh,
+                               const double *dhn, Py_ssize_t H)
+    void lstm_gates_backward_f(float *ai, float *af, float *ag, float *ao, float *dcn,
+                               const float *cprev, const float *tc, const float *dh,
+                               const float *dhn, Py_ssize_t H)
+    void gru_gates_backward_d(double *ar, double *az, double *an, double *qr, double *qz,
+                              double *qn, double *dhn, const double *hp, const double *dh,
+                              Py_ssize_t H)
+    void gru_gates_backward_f(float *ar, float *az, float *an, float *qr, float *qz,
+                              float *qn, float *dhn, const float *hp, const float *dh,
+                              Py_ssize_t H)
+
+
+cdef inline void lstm_gates_backward(floating *ai, floating *af, floating *ag, floating *ao,
+                                     floating *dcn, const floating *cprev,
+                                     const floating *tc, const floating *dh,
+                                     const floating *dhn, Py_ssize_t H) noexcept nogil:
+    if floating is double:
+        lstm_gates_backward_d(ai, af, ag, ao, dcn, cprev, tc, dh, dhn, H)
+    else:
+        lstm_gates_backward_f(ai, af, ag, ao, dcn, cprev, tc, dh, dhn, H)
+
+
+cdef inline void gru_gates_backward(floating *ar, floating *az, floating *an, floating *qr,
+                                    floating *qz, floating *qn, floating *dhn,
+                                    const floating *hp, const floating *dh,
+                                    Py_ssize_t H) noexcept nogil:
+    if floating is double:
+        gru_gates_backward_d(ar, az, an, qr, qz, qn, dhn, hp, dh, H)
+    else:
+        gru_gates_backward_f(ar, az, an, qr, qz, qn, dhn, hp, dh, H)
 
 
 include "cell_rnn.pxi"
