@@ -13,7 +13,7 @@ halves the calling thread took over, the step it fell back to one thread at).
 ``--busy`` runs a process that spins on one core for the whole measurement: the two-
 thread model then should fall back to one thread and be no more than a few percent
 slower than the one-thread model (issue 13). ``--force`` splits at every size where the
-kernel can (Whh over 100 kB), to find the size from which the split gains. A figure for
+kernel can (Whh over 56 kB), to find the size from which the split gains. A figure for
 the notes, never a timed assertion in the tests: the load average at the start and end
 is printed, and figures taken on a busy machine say little.
 """

@@ -189,7 +189,7 @@ class _SeedsWorkspace:
         self.window, self.group_loss = np.empty((NG, 2 * T * G), np.int32), np.empty(NG)
         self.threads = min(num_threads, NG)
         self.split_rows = _split_rows(H, B, np.dtype(dtype).itemsize, num_threads)
-        self.split_stats = np.zeros(4, np.int64)   # see train_loop
+        self.split_stats = np.zeros(7, np.int64)   # see train_loop
 
 
 class StackNet:

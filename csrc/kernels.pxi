@@ -60,6 +60,7 @@ cdef extern from "split.h" nogil:
                             int test_mode)
     void charrnn_split_step(charrnn_split *s)
     void charrnn_split_finish(charrnn_split *s, int64_t *stats)
+    enum: CHARRNN_SPLIT_STATS
 
 ctypedef fused index_t:
     uint8_t
@@ -506,10 +507,11 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
     ``split_rows > 0`` (B = 1, a multiple of 8 below H, ``Whh`` large enough for the
     dot form of matvec; otherwise ignored) runs the recurrence on two threads, rows
     ``[0, split_rows)`` on this one and the rest on a helper started for this call
-    (split.h), with the same results as one thread. ``split_stats`` (4,) int64, if
-    given, receives the steps split, the halves the helper computed, the halves this
-    thread took over and the step it fell back to one thread at (-1: never);
-    ``split_test`` is split.h's test_mode.
+    (split.h), with the same results as one thread. ``split_stats`` (7,) int64, if
+    given, receives split.h's statistics (charrnn_split_finish): the steps split, the
+    halves the helper computed, the halves this thread took over, the step it fell
+    back to one thread at (-1: never), the nanoseconds lost, the nanoseconds the split
+    was active and the longest single loss; ``split_test`` is split.h's test_mode.
 
     Returns ``(iterations_done, p, n, smooth_loss, epochs_wrapped, status)``. It stops
     early (iterations_done < len(loss_out)) with status 1 at a non-finite loss, before
@@ -532,7 +534,7 @@ def train_loop(const index_t[::1] data,            # (N,) the encoded text
     cdef SplitJob job
     cdef charrnn_split *split = NULL
     cdef int64_t *stats = NULL
-    if split_stats is not None and split_stats.shape[0] >= 4:
+    if split_stats is not None and split_stats.shape[0] >= CHARRNN_SPLIT_STATS:
         stats = &split_stats[0]
     if (split_rows > 0 and split_rows % 8 == 0 and split_rows < H and B == 1 and NG == 1
             and gemv_form(H, H, sizeof(floating))):
