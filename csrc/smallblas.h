@@ -437,9 +437,15 @@ static inline void gemm_acc_packed_##S(T *Y, ptrdiff_t ldy, const T *A, ptrdiff_
 static inline void pack_rows_##S(T *CHARRNN_RESTRICT Ap, const T *CHARRNN_RESTRICT A, \
                                  ptrdiff_t as, ptrdiff_t m, ptrdiff_t K)         \
 {                                                                                \
-    for (ptrdiff_t k = 0; k < K; k++)                                            \
+    /* 32 values of k at a time: their 32 rows of A stay in cache while r runs     \
+       along them, and each panel gets 32 * 8 contiguous values (a row at a time,  \
+       or a panel at a time, would touch a new page at every copy) */            \
+    for (ptrdiff_t k0 = 0; k0 < K; k0 += 32) {                                   \
+        const ptrdiff_t k1 = k0 + 32 < K ? k0 + 32 : K;                          \
         for (ptrdiff_t r = 0; r + 8 <= m; r += 8)                                \
-            memcpy(Ap + r * K + 8 * k, A + r + k * as, 8 * sizeof(T));           \
+            for (ptrdiff_t k = k0; k < k1; k++)                                  \
+                memcpy(Ap + r * K + 8 * k, A + r + k * as, 8 * sizeof(T));       \
+    }                                                                            \
 }                                                                                \
                                                                                  \
 /* gemm_acc for lda = 1 with A's row panels from pack_rows (A still gives the last  \
