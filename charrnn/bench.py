@@ -138,13 +138,33 @@ def machine_info():
 
 # -- timing ---------------------------------------------------------------------------------
 
-#: Pause before each timed run, outside the timing: numpy's OpenBLAS threads spin for a
-#: while after a reference call, and would otherwise take a core from charrnn's threads.
+#: Pause before each timed run, outside the timing, and the longest wait for this
+#: process's idle threads to stop spinning (see _settle).
 SETTLE_SECONDS = 0.02
+SETTLE_LIMIT = 0.3
+
+
+def _settle():
+    """Wait, outside any timing, until no thread of this process is spinning.
+
+    Threads of the previous contender busy-wait after its run: numpy's OpenBLAS for
+    about 0.1 s after a reference call (measured here), PyTorch's and charrnn's OpenMP
+    teams briefly. A run timed meanwhile shares its cores with them: on two cores
+    charrnn's two-thread rows lost about 10% that way. Waits until the process uses
+    less than a fifth of a core over 5 ms, at least SETTLE_SECONDS, at most
+    SETTLE_LIMIT.
+    """
+    time.sleep(SETTLE_SECONDS)
+    deadline = time.perf_counter() + SETTLE_LIMIT
+    while time.perf_counter() < deadline:
+        cpu, wall = time.process_time(), time.perf_counter()
+        time.sleep(0.005)
+        if time.process_time() - cpu < 0.2 * (time.perf_counter() - wall):
+            return
 
 
 def _seconds(fn, n):
-    time.sleep(SETTLE_SECONDS)
+    _settle()
     start = time.perf_counter()
     fn(n)
     return time.perf_counter() - start
@@ -521,6 +541,7 @@ class _ReferenceTrainer:
         return self.prefix + self.text[:length]
 
     def _train(self, text, n):
+        _settle()
         start = time.perf_counter()
         if self.cell is None:
             reference.train(text, hidden_size=self.hidden_size, seq_length=SEQ_LENGTH,
