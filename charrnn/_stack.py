@@ -37,7 +37,9 @@ WRAPS = {"iterations": 0, "epochs": 1}
 STREAMS_PER_GROUP = 4
 
 #: Streams per group of the stacked kernels once B allows two such groups: 8 rows
-#: fill smallblas.h's 8-row tiles (LSTM H=256, B=32, float32: 1.45x faster than 4).
+#: fill smallblas.h's 8-row tiles (LSTM H=256, B=32, float32: 1.45x faster than 4);
+#: from four such groups, two tiles' worth, which read each packed panel of the weights
+#: twice while it is in L1 (LSTM H=256, B=32 on two threads: 1.04x faster than 8).
 WIDE_GROUP = 8
 
 

@@ -37,8 +37,9 @@ Layout = List[Tuple[str, Tuple[int, ...], int]]
 #: Batch-1 training of the seeds' model runs its recurrence on two threads (rows of
 #: ``Whh`` split between them, csrc/split.h) when ``num_threads >= 2`` and ``Whh`` has
 #: at least this many bytes. Private: tests lower it to split small models. Measured on
-#: a 2-core AMD EPYC (Zen 5, 1 MiB L2 per core), float64, the same run: 1.00x at H=128,
-#: 0.98-1.11x at H=256 (512 KB), 1.08-1.27x at H=512 (2 MiB), so 1 MiB (H >= 363).
+#: a 2-core AMD EPYC (Zen 5, 1 MiB L2 per core), float64, benchmarks/split.py --force:
+#: 0.93-0.98x from H=128 to 320 (under 1 MiB), then 1.49x at H=384, 1.04x at H=512,
+#: 1.15x at H=768 and 1.35x at H=1024, so 1 MiB (H >= 363).
 _SPLIT_MIN_BYTES = 1024 * 1024
 #: split.h's test_mode (tests only): 1 the helper never comes, 2 it is always late,
 #: 3 the halves go to either thread at random and there is no fallback, 4 the helper
