@@ -121,6 +121,20 @@ CHARRNN_DEFINE_VMEM(float, f, h, charrnn_hf)
  * (a = a column of dhraw or dy, B = the hidden states), one row of ys (B = Why.T).
  * rowacc2 does two rows y0, y1 with the same B, so that each load of B feeds two
  * multiply-adds. Accumulators stay in registers for the whole sum over k. */
+/* rowacc's blocks of NB vectors of y (j onwards, while NB vectors fit): NB independent
+ * chains of multiply-adds, each element's sum in the order of k */
+#define CHARRNN_ROWACC_BLOCKS(T, S, VT, W, NB)                                   \
+    for (; j + NB * W <= n; j += NB * W) {                                       \
+        VT c[NB];                                                                \
+        for (int u = 0; u < NB; u++) c[u] = vload_##S(y + j + u * W);            \
+        for (k = 0; k < K; k++) {                                                \
+            const T ak = a[k * as], *b = B + k * ldb + j;                        \
+            for (int u = 0; u < NB; u++)                                         \
+                c[u] = vmadd_##S(c[u], ak, vload_##S(b + u * W));                \
+        }                                                                        \
+        for (int u = 0; u < NB; u++) vstore_##S(y + j + u * W, c[u]);            \
+    }
+
 #define CHARRNN_DEFINE_ROWACC(T, S, VT, W, HT, HW)                               \
 static inline void rowacc_##S(T *CHARRNN_RESTRICT y, const T *CHARRNN_RESTRICT a, \
                               ptrdiff_t as, const T *CHARRNN_RESTRICT B,         \
@@ -129,28 +143,10 @@ static inline void rowacc_##S(T *CHARRNN_RESTRICT y, const T *CHARRNN_RESTRICT a
     ptrdiff_t j = 0, k;                                                          \
     /* 16 vectors of y at a time where there are 32 vector registers: a row of B \
        of up to 16 vectors is then read in one sequential stream, which L2 serves \
-       at twice the rate of two half-rows (same chains as the 8-vector blocks) */ \
-    for (; CHARRNN_VREGS >= 32 && j + 16 * W <= n; j += 16 * W) {               \
-        VT c[16];                                                                \
-        for (int u = 0; u < 16; u++) c[u] = vload_##S(y + j + u * W);            \
-        for (k = 0; k < K; k++) {                                                \
-            const T ak = a[k * as], *b = B + k * ldb + j;                        \
-            for (int u = 0; u < 16; u++)                                         \
-                c[u] = vmadd_##S(c[u], ak, vload_##S(b + u * W));                \
-        }                                                                        \
-        for (int u = 0; u < 16; u++) vstore_##S(y + j + u * W, c[u]);            \
-    }                                                                            \
-    /* 8 vectors of y at a time: 8 independent chains of multiply-adds */        \
-    for (; j + 8 * W <= n; j += 8 * W) {                                         \
-        VT c[8];                                                                 \
-        for (int u = 0; u < 8; u++) c[u] = vload_##S(y + j + u * W);             \
-        for (k = 0; k < K; k++) {                                                \
-            const T ak = a[k * as], *b = B + k * ldb + j;                        \
-            for (int u = 0; u < 8; u++)                                          \
-                c[u] = vmadd_##S(c[u], ak, vload_##S(b + u * W));                \
-        }                                                                        \
-        for (int u = 0; u < 8; u++) vstore_##S(y + j + u * W, c[u]);             \
-    }                                                                            \
+       at twice the rate of two half-rows; then 8 vectors at a time */           \
+    if (CHARRNN_VREGS >= 32)                                                     \
+        CHARRNN_ROWACC_BLOCKS(T, S, VT, W, 16)                                   \
+    CHARRNN_ROWACC_BLOCKS(T, S, VT, W, 8)                                        \
     /* then 4 vectors, the sum over k split two ways: again 8 chains */          \
     for (; j + 4 * W <= n; j += 4 * W) {                                         \
         VT c[8];                                                                 \

@@ -427,9 +427,12 @@ cdef void stack_backward(floating *grad, floating *s, const Dims *d, Py_ssize_t 
             for j in range(GH):
                 g[j] += dA[r * GH + j]                  # d bias_ih += dA
         g = grad + b_hh(d, k)
-        for r in range(TG):
-            for j in range(GH):
-                g[j] += dAhh[r * GH + j]                # d bias_hh += dAhh
+        if dAhh == dA:                                  # rnn, lstm: the same sums, from
+            memcpy(g, grad + b_ih(d, k), GH * sizeof(floating))   # zero: the same bits
+        else:
+            for r in range(TG):
+                for j in range(GH):
+                    g[j] += dAhh[r * GH + j]            # d bias_hh += dAhh
         weight_grad(grad + w_hh(d, k), dAhh, GH,      # d weight_hh += dAhh.T @ h[t-1]
                     base + d.hs, s + d.Ap, GH, TG, H)
         if k == 0:                                      # d weight_ih[:, x] += dA:
